@@ -1,0 +1,127 @@
+"""`python -m ingest`: load logs, list derived calls, build the demo data, benchmark the loader.
+
+stdout is for machines (`calls --json`); progress bars and summaries go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from ingest import strings
+from ingest.calls import OUTCOMES
+from ingest.errors import CallscopeError
+from ingest.read import STDIN, source_size
+from ingest.store import DEFAULT_DB_PATH
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB_PATH,
+                        help=f"DuckDB file (default: {DEFAULT_DB_PATH.relative_to(Path.cwd()) if DEFAULT_DB_PATH.is_relative_to(Path.cwd()) else DEFAULT_DB_PATH})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Callscope ingest: SDK message logs into DuckDB.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    load = sub.add_parser("load", help="Load capture logs (NDJSON, JSON array, gzip, or - for stdin).",
+                          description="Load capture-format v1 logs. Re-loading a file adds nothing.")
+    load.add_argument("paths", nargs="+", metavar="PATH", help="log files; - reads stdin")
+    load.add_argument("--redact", action="store_true",
+                      help="replace phone numbers, names and emails with keyed hashes before storing")
+    _db_arg(load)
+
+    calls = sub.add_parser("calls", help="Print the derived calls.",
+                           description="Print the derived calls, one object per call.")
+    calls.add_argument("--json", action="store_true", help="print a JSON array (the only format for now)")
+    calls.add_argument("--outcome", choices=OUTCOMES, help="only calls with this outcome")
+    calls.add_argument("--direction", choices=("inbound", "outbound", "unknown"), help="only this direction")
+    calls.add_argument("--portal", type=int, help="only this portalId")
+    calls.add_argument("--call", help="only this externalCallId")
+    calls.add_argument("--since", help="only calls started at or after this UTC time (ISO-8601)")
+    calls.add_argument("--until", help="only calls started before this UTC time (ISO-8601)")
+    calls.add_argument("--limit", type=int, help="at most this many calls")
+    _db_arg(calls)
+
+    demo = sub.add_parser("demo", help="Build realistic demo data and load it.",
+                          description="Write demo capture logs to data/demo/ and load them like real logs.")
+    demo.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
+    demo.add_argument("--calls", type=int, default=4000, help="about this many calls (default 4000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--out", type=Path, help="folder for the log files (default: data/demo beside --db)")
+    _db_arg(demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo}[args.command](args)
+    except CallscopeError as exc:
+        err.print(strings.ERROR.format(error=exc), markup=False)
+        return 2
+    except KeyboardInterrupt:
+        err.print("Interrupted; nothing from this import was stored.")
+        return 130
+
+
+def _progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TimeRemainingColumn(), console=err, transient=True)
+
+
+def run_load(paths: list[str], db: Path, redact: bool, tool: str) -> int:
+    from ingest.load import load_sources
+
+    with _progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, done: int) -> None:
+            if name not in tasks:
+                original = next((p for p in paths if p == name or (p != STDIN and str(Path(p).resolve()) == name)), name)
+                tasks[name] = bar.add_task(Path(name).name if name != STDIN else "stdin", total=source_size(original))
+            bar.update(tasks[name], completed=done)
+
+        result = load_sources(paths, db, redact=redact, tool=tool, progress=progress)
+    c = result.counts
+    err.print(strings.LOAD_SUMMARY.format(read=c.read, loaded=c.loaded, duplicates=c.duplicates,
+                                          rejected=c.rejected, seconds=result.duration_s), markup=False)
+    for reason, count in result.top_reasons:
+        err.print(strings.LOAD_REJECT_REASON.format(count=count, reason=reason), markup=False)
+    if c.rejected:
+        err.print(strings.LOAD_REJECT_HINT, markup=False)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    return run_load(args.paths, args.db, args.redact, "cli")
+
+
+def cmd_calls(args: argparse.Namespace) -> int:
+    from ingest.calls import select_calls
+    from ingest.store import connect_reader
+
+    with connect_reader(args.db) as con:
+        rows = select_calls(con, outcome=args.outcome, direction=args.direction, portal_id=args.portal,
+                            call_id=args.call, since=args.since, until=args.until, limit=args.limit)
+    json.dump(rows, sys.stdout, default=str, indent=None if args.json else 2)
+    sys.stdout.write("\n")
+    if not rows:
+        err.print(strings.NO_CALLS)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.demo import write_demo_files
+
+    out = args.out or Path(args.db).parent / "demo"
+    err.print(strings.DEMO_WRITING.format(days=args.days, calls=args.calls, folder=out), markup=False)
+    paths = write_demo_files(out, days=args.days, calls=args.calls, seed=args.seed)
+    return run_load([str(p) for p in paths], args.db, False, "demo")

@@ -1,0 +1,99 @@
+"""One import: sources → lines → events/rejects → the writer → calls → a new read snapshot."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ingest.errors import NotALog
+from ingest.parse import Event, Reject, parse_lines
+from ingest.read import STDIN, RawLine, read_lines
+from ingest.redact import Redactor, load_key
+from ingest.store import LoadCounts, Writer
+
+# A source is "not a log at all" when none of its first lines is a capture record.
+SNIFF_LINES = 50
+
+Progress = Callable[[str, int], None]  # (source, bytes consumed so far in it)
+
+
+@dataclass
+class LoadResult:
+    load_id: int
+    counts: LoadCounts
+    duration_s: float
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _sniffed(source: str, items: Iterator[Event | Reject]) -> Iterator[Event | Reject]:
+    head = list(itertools.islice(items, SNIFF_LINES))
+    if head and not any(isinstance(i, Event) for i in head):
+        first = next(i for i in head if isinstance(i, Reject))
+        raise NotALog(
+            f"{'stdin' if source == STDIN else source} does not look like a Callscope capture log (first problem, line {first.line_no}: {first.reason})",
+            "Pass NDJSON or a JSON array of capture-format v1 records (docs/capture-format-v1.md); "
+            "gzip is fine",
+        )
+    yield from head
+    yield from items
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons that differ only in positions or values (`char 17`, `line 3`)."""
+    return re.sub(r"\b\d+\b", "N", reason)[:160]
+
+
+def load_sources(
+    sources: list[str],
+    db_path: Path,
+    *,
+    redact: bool = False,
+    tool: str = "cli",
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Load every source in one transaction; a NotALog source aborts the whole import, nothing stored."""
+    started = time.perf_counter()
+    redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
+    names = [s if s == STDIN else str(Path(s).resolve()) for s in sources]
+    reasons: dict[str, int] = {}
+    with Writer(db_path) as writer:
+        load_id = writer.begin_load(tool, names, redact)
+        counts = LoadCounts()
+        try:
+            for source, name in zip(sources, names):
+                counter = [0]
+                lines = _with_progress(read_lines(source, counter), name, counter, progress)
+                lines = (RawLine(name, r.line_no, r.text, r.error) for r in lines)
+                items = _sniffed(source, parse_lines(lines, redactor))
+                writer.write(load_id, _count_reasons(items, reasons), counts)
+            writer.finish_load(load_id, counts, started)
+        except BaseException:
+            writer.abort_load(load_id)
+            raise
+        finally:
+            writer.publish()  # readers see the audit row of a failed import too
+    top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
+    return LoadResult(load_id, counts, time.perf_counter() - started, top)
+
+
+def _count_reasons(items: Iterator[Event | Reject], reasons: dict[str, int]) -> Iterator[Event | Reject]:
+    for item in items:
+        if isinstance(item, Reject):
+            kind = _reason_kind(item.reason)
+            reasons[kind] = reasons.get(kind, 0) + 1
+        yield item
+
+
+def _with_progress(lines: Iterator[RawLine], name: str, counter: list[int], progress: Progress | None) -> Iterator[RawLine]:
+    if progress is None:
+        yield from lines
+        return
+    for n, line in enumerate(lines):
+        if n % 5000 == 0:
+            progress(name, counter[0])
+        yield line
+    progress(name, counter[0])

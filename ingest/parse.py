@@ -1,0 +1,303 @@
+"""Raw lines to typed events or rejects: a pure step, no I/O.
+
+`parse_lines` turns each `RawLine` into an `Event` (one SDK postMessage or capture marker, with the fields that
+matter pulled into typed columns and the whole message kept) or a `Reject` (the line and why). Nothing raises
+for bad input. An unknown message type is an event flagged `known_type=False`: new SDK versions add types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Literal
+
+import msgspec
+
+from ingest import sdk
+from ingest.read import RawLine
+from ingest.redact import Redactor
+
+# Timestamps outside these bounds are typos or seconds-for-milliseconds, not SDK traffic (the SDK shipped 2018).
+MIN_TS_MS = 1_514_764_800_000  # 2018-01-01
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
+MAX_REJECT_TEXT = 65_536
+# Events whose instance is only known from a later message are held back; past this many, they are let go.
+MAX_PENDING = 10_000
+
+
+class Envelope(msgspec.Struct):
+    """Capture format v1, one line (docs/capture-format-v1.md)."""
+
+    ts: int | float | str
+    direction: Literal["to_hubspot", "from_hubspot", "capture"]
+    message: dict[str, Any]
+    instance: str | int | None = None
+    tab: str | int | None = None
+    app: str | None = None
+    sdk_version: str | None = None
+    url: str | None = None
+    event_id: str | int | None = None
+
+
+class Event(msgspec.Struct):
+    event_key: bytes
+    source: str
+    line_no: int
+    ts_ms: int
+    direction: str
+    instance: str | None
+    instance_source: str  # field | message_id | inferred | unknown
+    tab: str | None
+    app: str | None
+    sdk_version: str | None
+    url: str | None
+    type: str
+    known_type: bool
+    message_id: str | None
+    external_call_id: str | None
+    engagement_id: int | None
+    call_end_status: str | None
+    iframe_location: str | None
+    uses_calling_window: bool | None
+    portal_id: int | None
+    user_id: int | None
+    owner_id: str | None
+    from_number: str | None
+    to_number: str | None
+    error_message: str | None
+    error_type: str | None
+    caller_id_matches: int | None
+    caller_id_types: list[str] | None
+    create_engagement: bool | None
+    call_start_ms: int | None
+    message: str
+    redacted: bool
+
+
+class Reject(msgspec.Struct):
+    source: str
+    line_no: int
+    text: str
+    reason: str
+
+
+_decoder = msgspec.json.Decoder(Envelope)
+_encoder = msgspec.json.Encoder(order="sorted")
+_plain_encoder = msgspec.json.Encoder()
+
+
+def parse_ts(value: int | float | str) -> int:
+    """Epoch milliseconds from a number of ms or an ISO-8601 string with an offset; ValueError otherwise."""
+    if isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"ts {value[:40]!r} is neither epoch milliseconds nor ISO-8601") from None
+        if dt.tzinfo is None:
+            raise ValueError("ts is an ISO-8601 time without an offset (add Z or +hh:mm)")
+        ms = round(dt.timestamp() * 1000)
+    else:
+        ms = int(value)
+    if not MIN_TS_MS <= ms < MAX_TS_MS:
+        raise ValueError(f"ts {value} is not epoch milliseconds between 2018 and 2100")
+    return ms
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):  # early inbound demos sent "true"
+        return value.lower() == "true"
+    return None
+
+
+def _end_status(value: Any) -> str | None:
+    status = _str(value)
+    if status is None:
+        return None
+    status = status.strip().upper()
+    return status.removeprefix("INTERNAL_")  # an app that logged the JS constant name meant the value
+
+
+def _error(message: dict[str, Any], data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(error_message, error_type) of a *_FAILED reply or an ERROR message."""
+    error = data.get("error")
+    if isinstance(error, dict):
+        return _str(error.get("message")), _str(error.get("type"))
+    if isinstance(error, str):
+        return error, None
+    if message.get("type") == "ERROR":
+        kind = _str(data.get("type"))
+        if kind == sdk.UNKNOWN_MESSAGE_TYPE_ERROR:
+            original = (data.get("data") or {}).get("originalMessage") if isinstance(data.get("data"), dict) else None
+            original_type = _str(original.get("type")) if isinstance(original, dict) else None
+            return f"unknown message type {original_type}" if original_type else None, kind
+        return _str(data.get("message")), kind
+    return None, None
+
+
+def _caller_id(data: dict[str, Any]) -> tuple[int | None, list[str] | None]:
+    matches = data.get("callerIdMatches")
+    if not isinstance(matches, list):
+        return None, None
+    types = sorted({m["callerIdType"] for m in matches if isinstance(m, dict) and isinstance(m.get("callerIdType"), str)})
+    return len(matches), types
+
+
+def _message_instance(message_id: str | None) -> str | None:
+    if not message_id or "_" not in message_id:
+        return None
+    prefix = message_id.split("_", 1)[0]
+    return prefix or None
+
+
+def event_key(envelope_line: bytes, event_id: str | int | None) -> bytes:
+    """Idempotency key: the capture's own event_id when it has one, else a hash of the canonical record."""
+    material = b"id:" + str(event_id).encode() if event_id not in (None, "") else b"rec:" + envelope_line
+    return hashlib.blake2b(material, digest_size=16).digest()
+
+
+def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject:
+    if raw.error:
+        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), raw.error)
+    try:
+        env = _decoder.decode(raw.text)
+    except msgspec.ValidationError as exc:
+        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), f"not a capture record: {exc}")
+    except msgspec.DecodeError as exc:
+        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), f"not JSON: {exc}")
+    message = env.message
+    msg_type = message.get("type")
+    if not isinstance(msg_type, str) or not msg_type.strip():
+        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), "message has no string `type`")
+    try:
+        ts_ms = parse_ts(env.ts)
+    except (ValueError, OverflowError) as exc:
+        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), str(exc))
+
+    key = event_key(_encoder.encode(env), env.event_id)
+    if redactor is not None:
+        message = redactor.walk(message)
+    data = message.get("data")
+    data = data if isinstance(data, dict) else {}
+    top = message if msg_type in ("SYNC", "SYNC_ACK") else data  # SYNC/SYNC_ACK carry their fields top-level
+    message_id = _str(message.get("messageId"))
+
+    instance, instance_source = _str(env.instance), "field"
+    if instance is None and env.direction == "to_hubspot" and msg_type != "SYNC_ACK":
+        # The app's messageIds are `<instanceId>_<Date.now()>`; SYNC_ACK copies HubSpot's SYNC id instead.
+        instance, instance_source = _message_instance(message_id), "message_id"
+    if instance is None:
+        instance_source = "unknown"
+
+    error_message, error_type = _error(message, data)
+    matches, match_types = _caller_id(data)
+    from_number = _str(data.get("fromNumber"))
+    to_number = _str(data.get("toNumber") or data.get("phoneNumber") or data.get("phone_number"))
+    sdk_version = env.sdk_version or (_str(message.get("version")) if msg_type == "SYNC_ACK" else None)
+
+    return Event(
+        event_key=key,
+        source=raw.source,
+        line_no=raw.line_no,
+        ts_ms=ts_ms,
+        direction=env.direction,
+        instance=instance,
+        instance_source=instance_source,
+        tab=_str(env.tab),
+        app=env.app,
+        sdk_version=sdk_version,
+        url=env.url,
+        type=msg_type,
+        known_type=sdk.is_known_type(msg_type),
+        message_id=message_id,
+        external_call_id=_str(data.get("externalCallId")),
+        engagement_id=_int(top.get("engagementId")),
+        call_end_status=_end_status(data.get("callEndStatus")),
+        iframe_location=_str(message.get("iframeLocation")) if top is message else None,
+        uses_calling_window=_bool(message.get("usesCallingWindow")) if top is message else None,
+        portal_id=_int(top.get("portalId")) if top is message else None,
+        user_id=_int(top.get("userId")) if top is message else None,
+        owner_id=_str(top.get("ownerId")) if top is message else None,
+        from_number=from_number,
+        to_number=to_number,
+        error_message=error_message,
+        error_type=error_type,
+        caller_id_matches=matches,
+        caller_id_types=match_types,
+        create_engagement=_bool(data.get("createEngagement")),
+        call_start_ms=_int(data.get("callStartTime")),
+        message=_plain_encoder.encode(message).decode(),
+        redacted=redactor is not None,
+    )
+
+
+def _reject_text(text: bytes, redactor: Redactor | None) -> str:
+    decoded = text[:MAX_REJECT_TEXT].decode("utf-8", errors="replace")
+    return redactor.text(decoded) if redactor is not None else decoded
+
+
+def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> Iterator[Event | Reject]:
+    """Parse a stream, and give events that lack `instance` and a usable messageId the instance they belong to.
+
+    Rule (IFrameManager.onMessage): a SYNC from HubSpot starts a new SDK instance, so a SYNC/SYNC_ACK without an
+    instance belongs to the next instance the app names by its messageId; any other unnamed event belongs to the
+    last instance named in the same source and tab. What can't be placed gets `unknown:<source>:<line>`.
+    """
+    current: dict[tuple[str, str | None], str] = {}
+    pending: dict[tuple[str, str | None], list[Event]] = {}
+
+    def release(scope: tuple[str, str | None], instance: str | None) -> Iterator[Event]:
+        held = pending.pop(scope, [])
+        fallback = f"unknown:{held[0].source}:{held[0].line_no}" if held else None
+        for event in held:
+            event.instance = instance or fallback
+            event.instance_source = "inferred" if instance else "unknown"
+            yield event
+
+    for raw in lines:
+        item = parse_line(raw, redactor)
+        if isinstance(item, Reject):
+            yield item
+            continue
+        scope = (item.source, item.tab)
+        if item.instance is not None:
+            if item.instance_source == "message_id" or item.instance != current.get(scope):
+                yield from release(scope, item.instance)
+            current[scope] = item.instance
+            yield item
+            continue
+        if item.type in ("SYNC", "SYNC_ACK") or scope in pending:
+            if item.type == "SYNC" and any(e.type != "SYNC" for e in pending.get(scope, ())):
+                yield from release(scope, None)  # a second handshake before any app message: a new instance
+            pending.setdefault(scope, []).append(item)
+            if len(pending[scope]) >= MAX_PENDING:
+                yield from release(scope, None)
+            continue
+        if scope in current:
+            item.instance, item.instance_source = current[scope], "inferred"
+            yield item
+            continue
+        pending.setdefault(scope, []).append(item)
+    for scope in list(pending):
+        yield from release(scope, None)

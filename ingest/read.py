@@ -1,0 +1,137 @@
+"""Sources to raw lines: paths, `-` for stdin, gzip by its magic bytes, NDJSON or one JSON array.
+
+Nothing here parses a record; it only yields `RawLine`s, one per NDJSON line or array element, streaming
+(memory stays flat however big the file).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import ijson
+import msgspec
+
+from ingest.errors import UnreadableSource
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20
+STDIN = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    source: str
+    line_no: int  # 1-based line in an NDJSON file, 1-based element index in a JSON array
+    text: bytes
+    error: str | None = None  # set when the reader itself could not cut a record out (broken array)
+
+
+def source_size(path: str) -> int | None:
+    """Bytes on disk, for a progress bar; None for stdin."""
+    return None if path == STDIN else os.path.getsize(path)
+
+
+def _open_binary(path: str) -> BinaryIO:
+    if path == STDIN:
+        return sys.stdin.buffer
+    p = Path(path)
+    if p.is_dir():
+        raise UnreadableSource(f"{path} is a folder", "Pass the log files inside it, e.g. `python -m ingest load {path}/*.ndjson`")
+    try:
+        return open(p, "rb")
+    except FileNotFoundError:
+        raise UnreadableSource(f"{path} does not exist", "Check the path") from None
+    except OSError as exc:
+        raise UnreadableSource(f"cannot read {path}: {exc.strerror}", "Check the file's permissions") from None
+
+
+def _peekable(raw: BinaryIO) -> io.BufferedReader:
+    return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+
+
+def _first_significant_byte(stream: io.BufferedReader) -> bytes:
+    head = stream.peek(4096)[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1]
+
+
+def read_lines(path: str, counter: list[int] | None = None) -> Iterator[RawLine]:
+    """Yield every record of one source. `counter[0]` is kept at the compressed bytes consumed (progress)."""
+    raw = _open_binary(path)
+    try:
+        stream = _peekable(raw)
+        if stream.peek(2)[:2] == GZIP_MAGIC:
+            stream = gzip.GzipFile(fileobj=_CountingReader(stream, counter))  # type: ignore[assignment]
+            counter = None
+        if _first_significant_byte(stream) == b"[":
+            yield from _array_elements(path, stream, counter)
+        else:
+            yield from _ndjson_lines(path, stream, counter)
+    finally:
+        if path != STDIN:
+            raw.close()
+
+
+def _ndjson_lines(path: str, stream: io.BufferedReader, counter: list[int] | None) -> Iterator[RawLine]:
+    """Lines cut from chunks (`read1`), so a damaged gzip stream still yields every line before the damage."""
+    line_no = 0
+    tail = b""
+    while True:
+        try:
+            chunk = stream.read1(CHUNK_BYTES)
+        except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:
+            yield RawLine(path, line_no + 1, tail[:200], f"file is damaged here ({type(exc).__name__}: {exc})")
+            return
+        if counter is not None:
+            counter[0] += len(chunk)
+        if not chunk:
+            break
+        lines = (tail + chunk).split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            line_no += 1
+            text = line.strip()
+            if text:
+                yield RawLine(path, line_no, text)
+    if tail.strip():
+        yield RawLine(path, line_no + 1, tail.strip())
+
+
+def _array_elements(path: str, stream: io.BufferedReader, counter: list[int] | None) -> Iterator[RawLine]:
+    index = 0
+    source = _CountingReader(stream, counter) if counter is not None else stream
+    try:
+        for index, item in enumerate(ijson.items(source, "item", use_float=True), start=1):
+            yield RawLine(path, index, msgspec.json.encode(item))
+    except ijson.JSONError as exc:
+        yield RawLine(path, index + 1, b"", f"JSON array is malformed after element {index}: {exc}")
+    except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:
+        yield RawLine(path, index + 1, b"", f"file is damaged after element {index} ({type(exc).__name__}: {exc})")
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes read through it, so a progress bar can follow compressed or array input."""
+
+    def __init__(self, inner: BinaryIO, counter: list[int] | None):
+        self._inner = inner
+        self._counter = counter
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        if self._counter is not None:
+            self._counter[0] += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

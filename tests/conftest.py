@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from ingest.calls import select_calls
+from ingest.load import load_sources
+from ingest.store import connect_reader
+from tests.logs import Log
+
+_files = itertools.count()
+
+
+class Db:
+    """A throwaway Callscope database that tests load crafted logs into."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / "callscope.duckdb"
+
+    def load(self, *logs: Log | Path | str, redact: bool = False):
+        paths = []
+        for item in logs:
+            if isinstance(item, Log):
+                item = item.write(self.folder / f"log-{next(_files)}.ndjson")
+            paths.append(str(item))
+        return load_sources(paths, self.path, redact=redact)
+
+    def calls(self, **filters) -> dict[str, dict]:
+        with connect_reader(self.path) as con:
+            return {c["external_call_id"]: c for c in select_calls(con, **filters)}
+
+    def sql(self, query: str, params: list | None = None) -> list[tuple]:
+        with connect_reader(self.path) as con:
+            return con.execute(query, params or []).fetchall()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Db:
+    return Db(tmp_path)
+
+
+@pytest.fixture
+def log() -> Log:
+    return Log()
