@@ -57,13 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--out", type=Path, help="folder for the log files (default: data/demo beside --db)")
     _db_arg(demo)
+
+    bench = sub.add_parser("bench", help="Benchmark the loader against DuckDB's read_json (not a test).",
+                           description="Load the same generated log with Callscope and with DuckDB's read_json, "
+                                       "each in a fresh process; print medians and ratios.")
+    bench.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
+    bench.add_argument("--repeat", type=int, default=3, help="runs of each loader (default 3)")
+    bench.add_argument("--keep", type=Path, help="keep the generated log in this folder and reuse it")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo}[args.command](args)
+        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench}[args.command](args)
     except CallscopeError as exc:
         err.print(strings.ERROR.format(error=exc), markup=False)
         return 2
@@ -74,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), console=err, transient=True)
+                    TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
 
 
 def run_load(paths: list[str], db: Path, redact: bool, tool: str) -> int:
@@ -125,3 +132,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     err.print(strings.DEMO_WRITING.format(days=args.days, calls=args.calls, folder=out), markup=False)
     paths = write_demo_files(out, days=args.days, calls=args.calls, seed=args.seed)
     return run_load([str(p) for p in paths], args.db, False, "demo")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ingest.bench import main as bench
+
+    return bench(args.events, args.repeat, args.keep)

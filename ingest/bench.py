@@ -1,0 +1,92 @@
+"""`python -m ingest bench`: the loader against DuckDB's own `read_json` on the same file, in the same run.
+
+Each contender runs in a fresh subprocess (so peak memory is its own), `--repeat` times; medians are printed
+with the ratio to the baseline. This is a benchmark command, not a test: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from ingest.demo import generate_records
+
+_CHILD = r"""
+import json, resource, sys, time
+kind, log, db = sys.argv[1], sys.argv[2], sys.argv[3]
+start = time.perf_counter()
+if kind == "callscope":
+    from ingest.load import load_sources
+    rows = load_sources([log], __import__("pathlib").Path(db)).counts.loaded
+else:
+    import duckdb
+    con = duckdb.connect(db)
+    con.execute("CREATE TABLE events AS SELECT * FROM read_json(?, format='newline_delimited')", [log])
+    rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    con.close()
+seconds = time.perf_counter() - start
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
+"""
+
+
+def write_log(path: Path, events: int, seed: int = 11) -> int:
+    """A realistic capture log of about `events` records (the demo generator, scaled)."""
+    calls = max(events // 14, 10)
+    days = max(min(calls // 400, 30), 1)
+    encoder = msgspec.json.Encoder()
+    written = 0
+    with path.open("wb") as fh:
+        for record in generate_records(days=days, calls=calls, seed=seed, end_ms=1_764_072_000_000):
+            fh.write(encoder.encode(record) + b"\n")
+            written += 1
+            if written >= events:
+                break
+    return written
+
+
+def _run_child(kind: str, log: Path, workdir: Path, repo: Path) -> dict:
+    db = workdir / f"{kind}-{time.monotonic_ns()}.duckdb"
+    out = subprocess.run([sys.executable, "-c", _CHILD, kind, str(log), str(db)], cwd=repo, check=True,
+                         capture_output=True, text=True)
+    for leftover in workdir.glob(f"{db.stem}*"):
+        leftover.unlink()
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(events: int, repeat: int, keep: Path | None) -> int:
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="callscope-bench-") as tmp:
+        workdir = Path(keep or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        log = workdir / f"bench-{events}.ndjson"
+        if not log.exists():
+            print(f"writing {events:,} events to {log} …", file=sys.stderr)
+            write_log(log, events)
+        size_mb = log.stat().st_size / 1e6
+        lines = sum(1 for _ in log.open("rb"))
+        results: dict[str, list[dict]] = {"callscope": [], "duckdb read_json": []}
+        for i in range(repeat):
+            for kind, key in (("callscope", "callscope"), ("read_json", "duckdb read_json")):
+                r = _run_child(kind, log, workdir, repo)
+                results[key].append(r)
+                print(f"  run {i + 1}/{repeat} {key:<17} {r['seconds']:7.2f} s  {r['peak_mb']:7.0f} MB peak",
+                      file=sys.stderr)
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("seconds", "peak_mb")} for k, v in results.items()}
+    base, ours = med["duckdb read_json"], med["callscope"]
+    print(f"file: {lines:,} events, {size_mb:,.0f} MB NDJSON; medians of {repeat} runs")
+    print(f"{'loader':<18}{'events/s':>12}{'seconds':>10}{'peak MB':>10}")
+    for name in ("callscope", "duckdb read_json"):
+        print(f"{name:<18}{lines / med[name]['seconds']:>12,.0f}{med[name]['seconds']:>10.2f}{med[name]['peak_mb']:>10.0f}")
+    print(f"ratio callscope / read_json: time x{ours['seconds'] / base['seconds']:.2f}, "
+          f"throughput x{base['seconds'] / ours['seconds']:.2f}, peak memory x{ours['peak_mb'] / base['peak_mb']:.2f}")
+    print("(read_json only parses into a table; callscope also validates, keys, dedups, redacts if asked, "
+          "derives calls and publishes a snapshot)")
+    return 0
