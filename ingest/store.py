@@ -27,7 +27,8 @@ from ingest.errors import NoData, WriterBusy
 from ingest.parse import Event, Reject
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DB_PATH = REPO_ROOT / "data" / "callscope.duckdb"
+# CALLSCOPE_DB points every command and the dashboard at another database file.
+DEFAULT_DB_PATH = Path(os.environ.get("CALLSCOPE_DB") or REPO_ROOT / "data" / "callscope.duckdb")
 BATCH_ROWS = 50_000
 WRITER_WAIT_S = 30.0
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
 from ingest.demo import write_demo_files
@@ -21,10 +18,10 @@ def ensure_data() -> None:
     if generation() is not None:
         return
     path = db_path()
+    days, calls = st.session_state.get("demo_size", (DEMO_DAYS, DEMO_CALLS))
     with st.status(strings.BUILDING_DEMO, expanded=True) as status:
-        st.write(strings.BUILDING_DEMO_FILES.format(days=DEMO_DAYS, calls=DEMO_CALLS))
-        demo_dir = path.parent / "demo"
-        files = write_demo_files(demo_dir, days=DEMO_DAYS, calls=DEMO_CALLS)
+        st.write(strings.BUILDING_DEMO_FILES.format(days=days, calls=calls))
+        files = write_demo_files(path.parent / "demo", days=days, calls=calls)
         bar = st.progress(0.0, text=strings.LOADING_DEMO)
         total = sum(f.stat().st_size for f in files)
         done_before: dict[str, int] = {}
