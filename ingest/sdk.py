@@ -35,6 +35,10 @@ OTHER = frozenset({
 
 MESSAGE_TYPES = APP_TO_HUBSPOT | HUBSPOT_TO_APP | OTHER
 
+# Types earlier SDK versions knew and 0.9.7 does not, which HubSpot may still send; the version that removed
+# each. A 0.9.7 app answers them with ERROR UNKNOWN_MESSAGE_TYPE, and they are stored with known_type = false.
+RETIRED_TYPES = {"UPDATE_ASSOCIATIONS_FAILED": "0.9.5"}
+
 # Markers the Callscope capture script records itself (direction "capture"); not SDK messages.
 CAPTURE_MARKERS = frozenset({"PAGEHIDE"})
 
