@@ -71,8 +71,8 @@ SELECT
 FROM per_instance p LEFT JOIN replaced r USING (instance)
 """
 
-CALLS_SQL = """
-CREATE OR REPLACE TABLE calls AS
+CALL_MESSAGES_SQL = """
+CREATE OR REPLACE TABLE call_messages AS
 WITH starts AS (
     SELECT instance, ts, external_call_id
     FROM events
@@ -81,7 +81,7 @@ WITH starts AS (
 ),
 by_order AS (
     -- Messages tied to the latest call started in their instance.
-    SELECT e.*, s.external_call_id AS call_id
+    SELECT e.*, s.external_call_id AS call_id, 'order' AS tied_by
     FROM events e ASOF JOIN starts s ON e.instance = s.instance AND e.ts >= s.ts
     WHERE e.type IN ('CREATE_ENGAGEMENT_SUCCEEDED', 'CREATE_ENGAGEMENT_FAILED', 'ENGAGEMENT_CREATED',
                      'CALLER_ID_MATCH_SUCCEEDED', 'CALLER_ID_MATCH_FAILED', 'NAVIGATE_TO_RECORD',
@@ -90,7 +90,7 @@ by_order AS (
            AND e.type IN ('CALL_ANSWERED', 'CALL_ENDED', 'CALL_COMPLETED', 'CALL_TRANSFERRED'))
 ),
 named AS (
-    SELECT e.*, e.external_call_id AS call_id
+    SELECT e.*, e.external_call_id AS call_id, 'external_call_id' AS tied_by
     FROM events e
     WHERE e.external_call_id IS NOT NULL
       AND e.type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED', 'CALL_ANSWERED', 'CALL_ENDED', 'CALL_COMPLETED',
@@ -104,16 +104,28 @@ engagement_owner AS (
     GROUP BY engagement_id
 ),
 by_engagement AS (
-    SELECT e.*, o.call_id
+    SELECT e.*, o.call_id, 'engagement_id' AS tied_by
     FROM events e JOIN engagement_owner o USING (engagement_id)
     WHERE e.type IN ('UPDATE_ENGAGEMENT_SUCCEEDED', 'UPDATE_ENGAGEMENT_FAILED', 'FINALIZE_ENGAGEMENT_SUCCEEDED',
                      'FINALIZE_ENGAGEMENT_FAILED', 'PUBLISH_TO_CHANNEL_SUCCEEDED', 'PUBLISH_TO_CHANNEL_FAILED')
 ),
-msgs AS (
+tied AS (
     SELECT * FROM named
     UNION ALL BY NAME SELECT * FROM by_order
     UNION ALL BY NAME SELECT * FROM by_engagement
-),
+)
+-- One row per (call, message): which messages belong to which call, and by which rule (`tied_by`).
+SELECT call_id, event_key, ts, load_id, line_no, instance, tab, app, direction, type, tied_by, call_end_status,
+       CASE WHEN type = 'CALL_COMPLETED' THEN upper(message->>'$.data.engagementProperties.hs_call_status') END
+           AS hs_call_status,
+       call_start_time, engagement_id, error_message, caller_id_matches, caller_id_types, from_number, to_number
+FROM tied
+ORDER BY call_id, ts, load_id, line_no
+"""
+
+CALLS_SQL = """
+CREATE OR REPLACE TABLE calls AS
+WITH msgs AS (SELECT * FROM call_messages),
 agg AS (
     SELECT
         call_id,
@@ -128,8 +140,7 @@ agg AS (
         min(ts) FILTER (WHERE type = 'CALL_TRANSFERRED')                               AS transferred_at,
         max(ts)                                                                        AS last_event_at,
         arg_max(call_end_status, ts) FILTER (WHERE type = 'CALL_ENDED' AND call_end_status IS NOT NULL) AS ended_status,
-        arg_max(upper(message->>'$.data.engagementProperties.hs_call_status'), ts)
-            FILTER (WHERE type = 'CALL_COMPLETED')                                     AS completed_status,
+        arg_max(hs_call_status, ts) FILTER (WHERE type = 'CALL_COMPLETED')           AS completed_status,
         arg_max(engagement_id, ts) FILTER (WHERE type IN ('CREATE_ENGAGEMENT_SUCCEEDED', 'ENGAGEMENT_CREATED')
                                            AND engagement_id IS NOT NULL)              AS created_engagement_id,
         arg_max(engagement_id, ts) FILTER (WHERE type IN ('CALL_ENDED', 'CALL_COMPLETED')
@@ -258,8 +269,9 @@ OUTCOMES = ("answered", "missed", "unanswered", "failed", "dropped", "in_progres
 
 
 def derive(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild `instances` and `calls` from all events, so load order never changes a call."""
+    """Rebuild `instances`, `call_messages` and `calls` from all events, so load order never changes a call."""
     con.execute(INSTANCES_SQL)
+    con.execute(CALL_MESSAGES_SQL)
     con.execute(CALLS_SQL)
 
 

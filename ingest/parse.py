@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator, Literal, NamedTuple
 
 import msgspec
 
@@ -39,7 +39,9 @@ class Envelope(msgspec.Struct):
     event_id: str | int | None = None
 
 
-class Event(msgspec.Struct):
+class Event(NamedTuple):
+    """One stored row of `events` (without load_id), in column order: the writer hands it to Arrow as is."""
+
     event_key: bytes
     source: str
     line_no: int
@@ -200,7 +202,6 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
         message = redactor.walk(message)
     data = message.get("data")
     data = data if isinstance(data, dict) else {}
-    top = message if msg_type in ("SYNC", "SYNC_ACK") else data  # SYNC/SYNC_ACK carry their fields top-level
     message_id = _str(message.get("messageId"))
 
     instance, instance_source = _str(env.instance), "field"
@@ -210,45 +211,34 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
     if instance is None:
         instance_source = "unknown"
 
-    error_message, error_type = _error(message, data)
-    matches, match_types = _caller_id(data)
-    from_number = _str(data.get("fromNumber"))
-    to_number = _str(data.get("toNumber") or data.get("phoneNumber") or data.get("phone_number"))
+    sync = msg_type in ("SYNC", "SYNC_ACK")  # the handshake carries its fields top-level, not in data
+    failure = msg_type == "ERROR" or msg_type.endswith("_FAILED")
+    error_message, error_type = _error(message, data) if failure else (None, None)
+    matches, match_types = _caller_id(data) if msg_type == "CALLER_ID_MATCH_SUCCEEDED" else (None, None)
     sdk_version = env.sdk_version or (_str(message.get("version")) if msg_type == "SYNC_ACK" else None)
+    if data:
+        to_number = data.get("toNumber") or data.get("phoneNumber") or data.get("phone_number")
+        external_call_id, engagement_id = _str(data.get("externalCallId")), _int(data.get("engagementId"))
+        from_number, to_number = _str(data.get("fromNumber")), _str(to_number)
+        end_status = _end_status(data.get("callEndStatus"))
+        create_engagement, call_start_ms = _bool(data.get("createEngagement")), _int(data.get("callStartTime"))
+    else:
+        external_call_id = engagement_id = from_number = to_number = end_status = None
+        create_engagement = call_start_ms = None
+    if sync:
+        engagement_id = _int(message.get("engagementId"))
 
     return Event(
-        event_key=key,
-        source=raw.source,
-        line_no=raw.line_no,
-        ts_ms=ts_ms,
-        direction=env.direction,
-        instance=instance,
-        instance_source=instance_source,
-        tab=_str(env.tab),
-        app=env.app,
-        sdk_version=sdk_version,
-        url=env.url,
-        type=msg_type,
-        known_type=sdk.is_known_type(msg_type),
-        message_id=message_id,
-        external_call_id=_str(data.get("externalCallId")),
-        engagement_id=_int(top.get("engagementId")),
-        call_end_status=_end_status(data.get("callEndStatus")),
-        iframe_location=_str(message.get("iframeLocation")) if top is message else None,
-        uses_calling_window=_bool(message.get("usesCallingWindow")) if top is message else None,
-        portal_id=_int(top.get("portalId")) if top is message else None,
-        user_id=_int(top.get("userId")) if top is message else None,
-        owner_id=_str(top.get("ownerId")) if top is message else None,
-        from_number=from_number,
-        to_number=to_number,
-        error_message=error_message,
-        error_type=error_type,
-        caller_id_matches=matches,
-        caller_id_types=match_types,
-        create_engagement=_bool(data.get("createEngagement")),
-        call_start_ms=_int(data.get("callStartTime")),
-        message=_plain_encoder.encode(message).decode(),
-        redacted=redactor is not None,
+        key, raw.source, raw.line_no, ts_ms, env.direction, instance, instance_source, _str(env.tab), env.app,
+        sdk_version, env.url, msg_type, sdk.is_known_type(msg_type), message_id, external_call_id, engagement_id,
+        end_status,
+        _str(message.get("iframeLocation")) if sync else None,
+        _bool(message.get("usesCallingWindow")) if sync else None,
+        _int(message.get("portalId")) if sync else None,
+        _int(message.get("userId")) if sync else None,
+        _str(message.get("ownerId")) if sync else None,
+        from_number, to_number, error_message, error_type, matches, match_types, create_engagement, call_start_ms,
+        _plain_encoder.encode(message).decode(), redactor is not None,
     )
 
 
@@ -271,9 +261,7 @@ def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> I
         held = pending.pop(scope, [])
         fallback = f"unknown:{held[0].source}:{held[0].line_no}" if held else None
         for event in held:
-            event.instance = instance or fallback
-            event.instance_source = "inferred" if instance else "unknown"
-            yield event
+            yield event._replace(instance=instance or fallback, instance_source="inferred" if instance else "unknown")
 
     for raw in lines:
         item = parse_line(raw, redactor)
@@ -295,8 +283,7 @@ def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> I
                 yield from release(scope, None)
             continue
         if scope in current:
-            item.instance, item.instance_source = current[scope], "inferred"
-            yield item
+            yield item._replace(instance=current[scope], instance_source="inferred")
             continue
         pending.setdefault(scope, []).append(item)
     for scope in list(pending):

@@ -109,10 +109,9 @@ BATCH_SCHEMA = pa.schema([
     ("caller_id_types", pa.list_(pa.string())), ("create_engagement", pa.bool_()), ("call_start_ms", pa.int64()),
     ("message", pa.string()), ("redacted", pa.bool_()),
 ])
-_FIELDS = BATCH_SCHEMA.names
 
-# New events only: not already stored (same key; the ts equality lets zone maps skip old row groups), and the
-# first of several copies inside one batch.
+# New events only: not already stored (same key; the ts equality lets zone maps skip old row groups). Copies
+# inside one batch are dropped before it gets here.
 INSERT_EVENTS_SQL = """
 INSERT INTO events
 SELECT $load_id, b.event_key, b.source, b.line_no, epoch_ms(b.ts_ms), b.direction, b.instance, b.instance_source,
@@ -124,7 +123,6 @@ FROM batch b
 WHERE NOT EXISTS (
     SELECT 1 FROM events e WHERE e.ts = epoch_ms(b.ts_ms) AND e.event_key = b.event_key
 )
-QUALIFY row_number() OVER (PARTITION BY b.event_key ORDER BY b.line_no) = 1
 """
 
 INSERT_REJECTS_SQL = """
@@ -205,9 +203,9 @@ class Writer:
     def _flush_events(self, load_id: int, events: list[Event], counts: LoadCounts) -> None:
         if not events:
             return
-        columns = {name: [getattr(e, name) for e in events] for name in _FIELDS if name != "ts_ms"}
-        columns["ts_ms"] = [e.ts_ms for e in events]
-        batch = pa.table({name: columns[name] for name in _FIELDS}, schema=BATCH_SCHEMA)  # noqa: F841 (read by SQL)
+        unique = list({e.event_key: e for e in reversed(events)}.values())  # the first copy in the batch wins
+        batch = pa.Table.from_arrays(
+            [pa.array(col, type=f.type) for col, f in zip(zip(*unique), BATCH_SCHEMA)], schema=BATCH_SCHEMA)
         self.con.register("batch", batch)
         inserted = self.con.execute(INSERT_EVENTS_SQL, {"load_id": load_id}).fetchone()[0]
         self.con.unregister("batch")

@@ -145,3 +145,10 @@ def test_a_second_writer_waits_then_says_what_to_do(db):
         with pytest.raises(WriterBusy, match="Wait for that import to finish"):
             with Writer(db.path, wait_s=0.3):
                 pass
+
+
+def test_event_fields_are_the_batch_columns_in_order():
+    from ingest.parse import Event
+    from ingest.store import BATCH_SCHEMA
+
+    assert Event._fields == tuple(BATCH_SCHEMA.names)
