@@ -29,15 +29,26 @@ class LoadResult:
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
+def _check_is_log(source: str, items: list[Event | Reject]) -> None:
+    if items and not any(isinstance(i, Event) for i in items):
+        first = next(i for i in items if isinstance(i, Reject))
+        raise NotALog(
+            f"{'stdin' if source == STDIN else source} does not look like a Callscope capture log "
+            f"(first problem, line {first.line_no}: {first.reason})",
+            "Pass NDJSON or a JSON array of capture-format v1 records (docs/capture-format-v1.md); gzip is fine",
+        )
+
+
+def _sniff_files(sources: list[str]) -> None:
+    """Refuse the whole import before anything is stored if one of the files is not a log at all."""
+    for source in sources:
+        if source != STDIN:
+            _check_is_log(source, list(itertools.islice(parse_lines(read_lines(source)), SNIFF_LINES)))
+
+
 def _sniffed(source: str, items: Iterator[Event | Reject]) -> Iterator[Event | Reject]:
     head = list(itertools.islice(items, SNIFF_LINES))
-    if head and not any(isinstance(i, Event) for i in head):
-        first = next(i for i in head if isinstance(i, Reject))
-        raise NotALog(
-            f"{'stdin' if source == STDIN else source} does not look like a Callscope capture log (first problem, line {first.line_no}: {first.reason})",
-            "Pass NDJSON or a JSON array of capture-format v1 records (docs/capture-format-v1.md); "
-            "gzip is fine",
-        )
+    _check_is_log(source, head)
     yield from head
     yield from items
 
@@ -55,27 +66,27 @@ def load_sources(
     tool: str = "cli",
     progress: Progress | None = None,
 ) -> LoadResult:
-    """Load every source in one transaction; a NotALog source aborts the whole import, nothing stored."""
+    """Load every source; a file that is not a log at all refuses the whole import before anything is stored."""
     started = time.perf_counter()
     redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
     names = [s if s == STDIN else str(Path(s).resolve()) for s in sources]
     reasons: dict[str, int] = {}
+    _sniff_files(sources)
     with Writer(db_path) as writer:
         load_id = writer.begin_load(tool, names, redact)
         counts = LoadCounts()
         try:
             for source, name in zip(sources, names):
                 counter = [0]
-                lines = _with_progress(read_lines(source, counter), name, counter, progress)
-                lines = (RawLine(name, r.line_no, r.text, r.error) for r in lines)
+                lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
                 items = _sniffed(source, parse_lines(lines, redactor))
                 writer.write(load_id, _count_reasons(items, reasons), counts)
-            writer.finish_load(load_id, counts, started)
         except BaseException:
-            writer.abort_load(load_id)
-            raise
-        finally:
+            writer.finish_load(load_id, counts, started, status="failed")
             writer.publish()  # readers see the audit row of a failed import too
+            raise
+        writer.finish_load(load_id, counts, started)
+        writer.publish()
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
     return LoadResult(load_id, counts, time.perf_counter() - started, top)
 

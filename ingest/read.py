@@ -61,8 +61,9 @@ def _first_significant_byte(stream: io.BufferedReader) -> bytes:
     return head[:1]
 
 
-def read_lines(path: str, counter: list[int] | None = None) -> Iterator[RawLine]:
-    """Yield every record of one source. `counter[0]` is kept at the compressed bytes consumed (progress)."""
+def read_lines(path: str, counter: list[int] | None = None, name: str | None = None) -> Iterator[RawLine]:
+    """Yield every record of one source, named `name` (default: the path). `counter[0]` follows the bytes
+    consumed on disk (for a progress bar)."""
     raw = _open_binary(path)
     try:
         stream = _peekable(raw)
@@ -70,9 +71,9 @@ def read_lines(path: str, counter: list[int] | None = None) -> Iterator[RawLine]
             stream = gzip.GzipFile(fileobj=_CountingReader(stream, counter))  # type: ignore[assignment]
             counter = None
         if _first_significant_byte(stream) == b"[":
-            yield from _array_elements(path, stream, counter)
+            yield from _array_elements(name or path, stream, counter)
         else:
-            yield from _ndjson_lines(path, stream, counter)
+            yield from _ndjson_lines(name or path, stream, counter)
     finally:
         if path != STDIN:
             raw.close()

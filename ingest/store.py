@@ -22,6 +22,7 @@ from typing import Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 
 from ingest.errors import NoData, WriterBusy
 from ingest.parse import Event, Reject
@@ -31,6 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = Path(os.environ.get("CALLSCOPE_DB") or REPO_ROOT / "data" / "callscope.duckdb")
 BATCH_ROWS = 50_000
 WRITER_WAIT_S = 30.0
+# The writer's DuckDB memory cap: each batch commits on its own, so an import's memory stays flat whatever the
+# size of the file; DuckDB spills to disk beyond this.
+WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "1GB")
 
 SCHEMA_SQL = """
 CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
@@ -121,7 +125,9 @@ SELECT $load_id, b.event_key, b.source, b.line_no, epoch_ms(b.ts_ms), b.directio
        b.caller_id_types, b.create_engagement, epoch_ms(b.call_start_ms), b.message::JSON, b.redacted
 FROM batch b
 WHERE NOT EXISTS (
-    SELECT 1 FROM events e WHERE e.ts = epoch_ms(b.ts_ms) AND e.event_key = b.event_key
+    SELECT 1 FROM events e
+    WHERE e.ts BETWEEN epoch_ms($lo_ms) AND epoch_ms($hi_ms)  -- constant bounds: zone maps skip the rest
+      AND e.ts = epoch_ms(b.ts_ms) AND e.event_key = b.event_key
 )
 """
 
@@ -162,9 +168,12 @@ class Writer:
     def __enter__(self) -> "Writer":
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _acquire_lock(lock_path(self.db_path), self.wait_s)
-        self.con = duckdb.connect(str(self.db_path))
+        self.con = self._connect()
         self.con.execute(SCHEMA_SQL)
         return self
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.db_path), config={"memory_limit": WRITER_MEMORY_LIMIT})
 
     def __exit__(self, *exc: object) -> None:
         if self.con is not None:
@@ -179,7 +188,6 @@ class Writer:
             "VALUES (?, ?, ?, now()::TIMESTAMP, ?, 'running')",
             [load_id, tool, sources, redacted],
         )
-        self.con.execute("BEGIN TRANSACTION")
         return load_id
 
     def write(self, load_id: int, items: Iterator[Event | Reject], counts: LoadCounts) -> None:
@@ -207,7 +215,9 @@ class Writer:
         batch = pa.Table.from_arrays(
             [pa.array(col, type=f.type) for col, f in zip(zip(*unique), BATCH_SCHEMA)], schema=BATCH_SCHEMA)
         self.con.register("batch", batch)
-        inserted = self.con.execute(INSERT_EVENTS_SQL, {"load_id": load_id}).fetchone()[0]
+        ts = batch.column("ts_ms")
+        bounds = {"lo_ms": pa.compute.min(ts).as_py(), "hi_ms": pa.compute.max(ts).as_py()}
+        inserted = self.con.execute(INSERT_EVENTS_SQL, {"load_id": load_id, **bounds}).fetchone()[0]
         self.con.unregister("batch")
         counts.loaded += inserted
         counts.duplicates += len(events) - inserted
@@ -224,18 +234,21 @@ class Writer:
         self.con.unregister("reject_batch")
         counts.rejected += len(rejects)
 
-    def abort_load(self, load_id: int) -> None:
-        self.con.execute("ROLLBACK")
-        self.con.execute("UPDATE loads SET status = 'failed', finished_at = now()::TIMESTAMP WHERE load_id = ?", [load_id])
+    def finish_load(self, load_id: int, counts: LoadCounts, started: float, status: str = "done") -> None:
+        """Derive calls from everything stored and close the audit row, in one transaction.
 
-    def finish_load(self, load_id: int, counts: LoadCounts, started: float) -> None:
+        Batches commit one by one (flat memory), so a failed import keeps the batches before the failure; its
+        audit row says `failed` with the counts so far, and loading the same files again completes it (the
+        event keys make that idempotent). Readers see none of it until the snapshot is published.
+        """
         from ingest.calls import derive  # calls read what this writer stored
 
+        self.con.execute("BEGIN TRANSACTION")
         derive(self.con)
         self.con.execute(
-            "UPDATE loads SET status = 'done', finished_at = now()::TIMESTAMP, duration_ms = ?, lines_read = ?, "
+            "UPDATE loads SET status = ?, finished_at = now()::TIMESTAMP, duration_ms = ?, lines_read = ?, "
             "loaded = ?, duplicates = ?, rejected = ? WHERE load_id = ?",
-            [round((time.perf_counter() - started) * 1000), counts.read, counts.loaded, counts.duplicates,
+            [status, round((time.perf_counter() - started) * 1000), counts.read, counts.loaded, counts.duplicates,
              counts.rejected, load_id],
         )
         self.con.execute("COMMIT")
@@ -248,7 +261,7 @@ class Writer:
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         shutil.copyfile(self.db_path, tmp)
         os.replace(tmp, target)
-        self.con = duckdb.connect(str(self.db_path))
+        self.con = self._connect()
         return target
 
 

@@ -95,7 +95,7 @@ def test_truncated_gzip_loads_the_intact_part_and_rejects_the_rest(db, tmp_path)
     assert "damaged" in db.sql("SELECT reason FROM rejects ORDER BY line_no DESC LIMIT 1")[0][0]
 
 
-def test_not_a_log_aborts_the_import_and_stores_nothing(db, tmp_path):
+def test_not_a_log_refuses_the_whole_import_before_storing_anything(db, tmp_path):
     db.load(call_log())
     before = table_dump(db)
     csv = tmp_path / "calls.csv"
@@ -103,7 +103,35 @@ def test_not_a_log_aborts_the_import_and_stores_nothing(db, tmp_path):
     with pytest.raises(NotALog, match="does not look like a Callscope capture log"):
         db.load(call_log(), csv)
     assert table_dump(db) == before
-    assert db.sql("SELECT status FROM loads ORDER BY load_id") == [("done",), ("failed",)]
+    assert db.sql("SELECT status FROM loads ORDER BY load_id") == [("done",)]
+
+
+def test_an_interrupted_import_keeps_its_batches_and_a_rerun_completes_it(db, tmp_path, monkeypatch):
+    from ingest import store
+    from tests.conftest import Db
+
+    path = call_log().write(tmp_path / "calls.ndjson")
+    monkeypatch.setattr(store, "BATCH_ROWS", 4)
+    real_flush, flushes = store.Writer._flush_events, []
+
+    def flaky_flush(self, *args):
+        if len(flushes) == 2:
+            raise KeyboardInterrupt
+        flushes.append(1)
+        real_flush(self, *args)
+
+    monkeypatch.setattr(store.Writer, "_flush_events", flaky_flush)
+    with pytest.raises(KeyboardInterrupt):
+        db.load(path)
+    assert db.sql("SELECT status, loaded FROM loads") == [("failed", 8)]
+    assert db.sql("SELECT count(*) FROM events") == [(8,)]
+    monkeypatch.setattr(store.Writer, "_flush_events", real_flush)
+    rerun = db.load(path)
+    assert (rerun.counts.loaded, rerun.counts.duplicates) == (len(call_log().records) - 8, 8)
+    clean = Db(tmp_path / "clean")
+    clean.folder.mkdir()
+    clean.load(path)
+    assert table_dump(db)["calls"] == table_dump(clean)["calls"]
 
 
 def test_unreadable_path(db, tmp_path):
