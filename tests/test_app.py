@@ -1,10 +1,9 @@
-"""The dashboard as a person uses it, through streamlit.testing (pages smoke-run on a small fixture DB)."""
+"""The dashboard as a person uses it, through streamlit.testing, on small fixture databases."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui import strings
@@ -13,21 +12,43 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def app_on(db_path: Path) -> AppTest:
+def app_on(db_path: Path, **query: str) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.session_state["db_path"] = str(db_path)
+    for key, value in query.items():
+        at.query_params[key] = value
     return at
 
 
-def test_overview_shows_the_calls_of_the_database(db):
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_overview_kpis_and_reconciliation(db):
     db.load(DATA / "support-ticket.ndjson")
     at = app_on(db.path).run()
     assert not at.exception
     assert at.title[0].value == "Overview"
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Calls"] == "4" and metrics["Portals"] == "1"
-    loads = at.dataframe[0].value
-    assert loads["loaded"].tolist() == [35]
+    assert metric(at, "Calls") == "4"
+    # 3 inbound calls, none in progress: 1 answered, 1 missed, 1 dropped.
+    assert metric(at, "Answer rate") == "33.3%" and metric(at, "Miss rate") == "33.3%"
+    assert "4 calls = 1 answered + 1 missed + 0 unanswered + 0 failed + 1 dropped + 1 in progress" in at.caption[0].value
+    assert at.query_params["from"] and at.query_params["tz"] == "UTC"
+
+
+def test_filters_come_from_the_url(db):
+    db.load(DATA / "support-ticket.ndjson")
+    at = app_on(db.path, dir="outbound", **{"from": "2025-11-20", "to": "2025-11-25"}).run()
+    assert not at.exception
+    assert metric(at, "Calls") == "1"
+    assert at.sidebar.multiselect[2].value == ["outbound"]
+
+
+def test_empty_filter_result_says_so(db):
+    db.load(DATA / "support-ticket.ndjson")
+    at = app_on(db.path, **{"from": "2024-01-01", "to": "2024-01-31"}).run()
+    assert not at.exception
+    assert strings.EMPTY_FILTER in [i.value for i in at.info]
 
 
 def test_first_run_builds_the_demo_database(tmp_path):
@@ -36,4 +57,4 @@ def test_first_run_builds_the_demo_database(tmp_path):
     at.run()
     assert not at.exception
     assert (tmp_path / "fresh.read.duckdb").exists()
-    assert int(next(m.value for m in at.metric if m.label == "Calls").replace(",", "")) > 30
+    assert int(metric(at, "Calls").replace(",", "")) > 30

@@ -1,0 +1,149 @@
+"""Call metrics, each defined once, here, next to its SQL. The dashboard and the beta report both use these.
+
+Definitions (a call counts once however many tabs or instances it rang in; outcomes as in ingest/calls.py):
+- offered (inbound): inbound calls whose outcome is known, i.e. every inbound call but `in_progress`.
+- answer rate: answered inbound calls / offered inbound calls.
+- miss rate: missed inbound calls / offered inbound calls (missed = never answered, ended with any status but
+  FAILED, or transferred away unanswered).
+- dropped rate: dropped calls / calls whose outcome is known, both directions (dropped = no CALL_ENDED,
+  CALL_COMPLETED or CALL_TRANSFERRED, and every instance carrying it went away).
+- failed rate: failed calls / calls whose outcome is known (never answered, ended FAILED).
+- engagement-creation failure rate: calls with CREATE_ENGAGEMENT_FAILED / calls with any engagement-creation
+  reply (created or failed).
+- caller-ID match rate: inbound calls whose CALLER_ID_MATCH_SUCCEEDED had ≥1 match / inbound calls with any
+  caller-ID reply (matched, no match, failed).
+- time to answer: first ring (INCOMING_CALL / OUTGOING_CALL_STARTED) to CALL_ANSWERED, answered calls only.
+"""
+
+from __future__ import annotations
+
+from analytics.filters import FILTERED_CALLS_SQL
+
+RATE_HELP = {
+    "answer_rate": "Answered inbound calls ÷ inbound calls offered (all inbound calls except those still in progress).",
+    "miss_rate": "Missed inbound calls (never answered, ended with any status but FAILED, or transferred away) ÷ inbound calls offered.",
+    "dropped_rate": "Dropped calls (no CALL_ENDED/COMPLETED and the iframe carrying them went away) ÷ calls with a known outcome, both directions.",
+    "failed_rate": "Calls never answered that ended FAILED ÷ calls with a known outcome.",
+    "engagement_failure_rate": "Calls with CREATE_ENGAGEMENT_FAILED ÷ calls with any engagement-creation reply.",
+    "caller_id_match_rate": "Inbound calls matched to a contact or company ÷ inbound calls with a caller-ID reply.",
+    "tta": "First ring to CALL_ANSWERED, answered calls only.",
+}
+# Which way is good, for the deltas and the report's wording.
+HIGHER_IS_BETTER = {
+    "calls": None, "answer_rate": True, "miss_rate": False, "dropped_rate": False, "failed_rate": False,
+    "engagement_failure_rate": False, "caller_id_match_rate": True, "tta_median_s": False, "tta_p90_s": False,
+}
+
+# Numerators and denominators, so every rate can show the counts behind it.
+_COUNTS = """
+    count(*)                                                                        AS calls,
+    count(*) FILTER (WHERE direction = 'inbound')                                   AS inbound,
+    count(*) FILTER (WHERE direction = 'outbound')                                  AS outbound,
+    count(*) FILTER (WHERE direction = 'inbound' AND outcome <> 'in_progress')      AS offered,
+    count(*) FILTER (WHERE direction = 'inbound' AND outcome = 'answered')          AS answered_inbound,
+    count(*) FILTER (WHERE outcome = 'answered')                                    AS answered,
+    count(*) FILTER (WHERE outcome = 'missed')                                      AS missed,
+    count(*) FILTER (WHERE outcome = 'unanswered')                                  AS unanswered,
+    count(*) FILTER (WHERE outcome = 'failed')                                      AS failed,
+    count(*) FILTER (WHERE outcome = 'dropped')                                     AS dropped,
+    count(*) FILTER (WHERE outcome = 'in_progress')                                 AS in_progress,
+    count(*) FILTER (WHERE outcome <> 'in_progress')                                AS known,
+    count(*) FILTER (WHERE engagement = 'failed')                                   AS engagement_failed,
+    count(*) FILTER (WHERE engagement IS NOT NULL)                                  AS engagement_replied,
+    count(*) FILTER (WHERE direction = 'inbound' AND caller_id = 'matched')         AS caller_id_matched,
+    count(*) FILTER (WHERE direction = 'inbound' AND caller_id IS NOT NULL)         AS caller_id_replied,
+    median(time_to_answer_ms) / 1000.0                                              AS tta_median_s,
+    quantile_cont(time_to_answer_ms, 0.9) / 1000.0                                  AS tta_p90_s
+"""
+
+_RATES = """
+    answered_inbound / nullif(offered, 0)            AS answer_rate,
+    missed / nullif(offered, 0)                      AS miss_rate,
+    dropped / nullif(known, 0)                       AS dropped_rate,
+    failed / nullif(known, 0)                        AS failed_rate,
+    engagement_failed / nullif(engagement_replied, 0) AS engagement_failure_rate,
+    caller_id_matched / nullif(caller_id_replied, 0) AS caller_id_match_rate
+"""
+
+KPIS_SQL = f"""
+WITH f AS ({FILTERED_CALLS_SQL}),
+counts AS (SELECT {_COUNTS} FROM f)
+SELECT *, {_RATES} FROM counts
+"""
+
+TREND_SQL = f"""
+WITH f AS ({FILTERED_CALLS_SQL}),
+counts AS (
+    SELECT date_trunc($bucket, started_local) AS bucket, {_COUNTS}
+    FROM f GROUP BY ALL
+)
+SELECT *, {_RATES} FROM counts ORDER BY bucket
+"""
+
+# Breakdowns by one dimension; `$dimension` picks the column (a fixed set, see DIMENSIONS), never user SQL.
+BREAKDOWN_SQL = f"""
+WITH f AS ({FILTERED_CALLS_SQL}),
+keyed AS (
+    SELECT *, CASE $dimension
+        WHEN 'portal' THEN portal_id::VARCHAR
+        WHEN 'app' THEN app
+        WHEN 'sdk_version' THEN sdk_version
+        WHEN 'iframe_location' THEN coalesce(array_to_string(iframe_locations, ' + '), '(unknown)')
+        WHEN 'direction' THEN direction
+        WHEN 'user' THEN user_id::VARCHAR
+    END AS key
+    FROM f
+),
+counts AS (SELECT coalesce(key, '(unknown)') AS key, {_COUNTS} FROM keyed GROUP BY ALL)
+SELECT *, {_RATES} FROM counts ORDER BY calls DESC
+"""
+DIMENSIONS = {"portal": "Portal", "app": "App", "sdk_version": "SDK version", "iframe_location": "Iframe location",
+              "direction": "Direction", "user": "User"}
+
+REJECTED_LINES_SQL = "SELECT count(*) AS rejected FROM rejects"
+
+# The calls behind a number: the filter plus one optional outcome / dimension value / time bucket.
+DRILL_SQL = f"""
+WITH f AS ({FILTERED_CALLS_SQL})
+SELECT external_call_id, started_local AS started, direction, outcome, portal_id, user_id, app, sdk_version,
+       iframe_locations, end_status, engagement, engagement_error, caller_id, time_to_answer_ms, duration_ms
+FROM f
+WHERE ($outcome IS NULL OR outcome = $outcome)
+  AND ($bucket_start IS NULL OR date_trunc($bucket, started_local) = $bucket_start)
+  AND ($dimension IS NULL OR CASE $dimension
+        WHEN 'portal' THEN portal_id::VARCHAR
+        WHEN 'app' THEN app
+        WHEN 'sdk_version' THEN sdk_version
+        WHEN 'iframe_location' THEN coalesce(array_to_string(iframe_locations, ' + '), '(unknown)')
+        WHEN 'direction' THEN direction
+        WHEN 'user' THEN user_id::VARCHAR
+      END = $key)
+ORDER BY started_at DESC
+LIMIT 500
+"""
+
+# rate column -> (numerator column, denominator column)
+RATE_PARTS = {
+    "answer_rate": ("answered_inbound", "offered"),
+    "miss_rate": ("missed", "offered"),
+    "dropped_rate": ("dropped", "known"),
+    "failed_rate": ("failed", "known"),
+    "engagement_failure_rate": ("engagement_failed", "engagement_replied"),
+    "caller_id_match_rate": ("caller_id_matched", "caller_id_replied"),
+}
+
+
+def counts_behind(row) -> "pd.DataFrame":  # noqa: F821
+    """One line per rate: its value, numerator, denominator and definition."""
+    import pandas as pd
+
+    return pd.DataFrame([
+        {"rate": name.replace("_", " "), "value": row[name], "numerator": int(row[num]),
+         "denominator": int(row[den]), "definition": RATE_HELP[name]}
+        for name, (num, den) in RATE_PARTS.items()
+    ])
+
+
+BREAKDOWN_VIEW_COLUMNS = ["key", "calls", "inbound", "outbound", "answer_rate", "miss_rate", "dropped_rate",
+                          "failed_rate", "engagement_failure_rate", "caller_id_match_rate", "tta_median_s",
+                          "tta_p90_s", "answered", "missed", "dropped", "in_progress"]

@@ -1,0 +1,35 @@
+"""Plotly figure builders shared by pages (no Streamlit): units and time zone on the axes, theme-neutral."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+OUTCOME_COLORS = {"answered": "#2e9e5b", "missed": "#e8a33d", "unanswered": "#9aa5b1", "failed": "#d64545",
+                  "dropped": "#7b3fbf", "in_progress": "#4a90d9"}
+
+
+def layout(fig: go.Figure, *, height: int = 380) -> go.Figure:
+    """Transparent background so the chart reads in light and dark themes."""
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)", legend=dict(orientation="h", y=-0.2), hovermode="x unified")
+    fig.update_xaxes(gridcolor="rgba(128,128,128,0.2)")
+    fig.update_yaxes(gridcolor="rgba(128,128,128,0.2)")
+    return fig
+
+
+def outcome_trend(trend: pd.DataFrame, bucket: str, tz: str, rates: dict[str, str]) -> go.Figure:
+    """Stacked calls per bucket by outcome, with rates as lines on a second axis."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for outcome in ("answered", "missed", "unanswered", "failed", "dropped"):
+        fig.add_bar(x=trend["bucket"], y=trend[outcome], name=outcome, marker_color=OUTCOME_COLORS[outcome],
+                    customdata=[outcome] * len(trend), secondary_y=False)
+    for column, label in rates.items():
+        fig.add_scatter(x=trend["bucket"], y=trend[column] * 100, name=label, mode="lines+markers",
+                        secondary_y=True, line=dict(width=2))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title_text=f"{bucket} ({tz})")
+    fig.update_yaxes(title_text="calls (count)", secondary_y=False)
+    fig.update_yaxes(title_text="rate (%)", secondary_y=True, rangemode="tozero", showgrid=False)
+    return layout(fig, height=420)
