@@ -25,6 +25,6 @@ def test_overview_renders_chart_without_exceptions(demo_db):
         page.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
         page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
-        assert page.get_by_text("Calls by outcome").count() >= 1
+        assert page.get_by_text("Outcomes per day").count() >= 1
         shot = screenshot(page, "overview")
         assert shot.stat().st_size > 10_000
