@@ -64,13 +64,32 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
     bench.add_argument("--repeat", type=int, default=3, help="runs of each loader (default 3)")
     bench.add_argument("--keep", type=Path, help="keep the generated log in this folder and reuse it")
+
+    serve = sub.add_parser("serve", help="Run the HTTP collector the browser capture script sends to.",
+                           description="Accept capture batches on POST /v1/events (NDJSON or a JSON array, optionally "
+                                       "gzip), spool each to disk before answering 2xx, and load the spool into the "
+                                       "database every few seconds. Health: GET /healthz.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    serve.add_argument("--tokens-file", type=Path, metavar="FILE",
+                       help="JSON or TOML file mapping each app id to its token (default: the "
+                            "CALLSCOPE_COLLECTOR_TOKENS environment variable, a JSON object)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="a browser origin allowed to send, e.g. your calling app's https://phone.example.com "
+                            "(repeatable; https://app.hubspot.com and https://app-eu1.hubspot.com always are)")
+    serve.add_argument("--flush-interval", type=float, default=1.0, metavar="SECONDS",
+                       help="seconds between loads of the spool into the database (default 1, at least 1)")
+    serve.add_argument("--redact", action="store_true",
+                       help="replace phone numbers, names and emails with keyed hashes before storing")
+    _db_arg(serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench}[args.command](args)
+        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench,
+                "serve": cmd_serve}[args.command](args)
     except CallscopeError as exc:
         err.print(strings.ERROR.format(error=exc), markup=False)
         return 2
@@ -138,3 +157,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ingest.bench import main as bench
 
     return bench(args.events, args.repeat, args.keep)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ingest.serve import DEFAULT_ORIGINS, MIN_FLUSH_INTERVAL_S, CollectorConfig, load_tokens, serve
+
+    config = CollectorConfig(
+        db_path=args.db, tokens=load_tokens(args.tokens_file), origins=frozenset((*DEFAULT_ORIGINS, *args.allow_origin)),
+        flush_interval_s=max(MIN_FLUSH_INTERVAL_S, args.flush_interval), redact=args.redact,
+    )
+    return serve(config, args.host, args.port)

@@ -248,7 +248,17 @@ def _reject_text(text: bytes, redactor: Redactor | None) -> str:
 
 
 def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> Iterator[Event | Reject]:
-    """Parse a stream, and give events that lack `instance` and a usable messageId the instance they belong to.
+    """Parse a stream in order: `parse_line` on each line, then `place_instances`."""
+    return place_instances(parse_line(raw, redactor) for raw in lines)
+
+
+def parse_chunk(lines: list[RawLine], redactor: Redactor | None = None) -> list[Event | Reject]:
+    """`parse_line` over a chunk (what a worker process runs; instances are placed afterwards, in order)."""
+    return [parse_line(raw, redactor) for raw in lines]
+
+
+def place_instances(items: Iterable[Event | Reject]) -> Iterator[Event | Reject]:
+    """Give events that lack `instance` and a usable messageId the instance they belong to.
 
     Rule (IFrameManager.onMessage): a SYNC from HubSpot starts a new SDK instance, so a SYNC/SYNC_ACK without an
     instance belongs to the next instance the app names by its messageId; any other unnamed event belongs to the
@@ -263,8 +273,7 @@ def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> I
         for event in held:
             yield event._replace(instance=instance or fallback, instance_source="inferred" if instance else "unknown")
 
-    for raw in lines:
-        item = parse_line(raw, redactor)
+    for item in items:
         if isinstance(item, Reject):
             yield item
             continue

@@ -180,3 +180,23 @@ def test_event_fields_are_the_batch_columns_in_order():
     from ingest.store import BATCH_SCHEMA
 
     assert Event._fields == tuple(BATCH_SCHEMA.names)
+
+
+def test_parsing_on_a_second_process_stores_exactly_what_in_process_parsing_does(tmp_path, monkeypatch):
+    from ingest import pipeline
+    from ingest.demo import write_demo_files
+    from tests.conftest import Db
+
+    files = write_demo_files(tmp_path / "demo", days=2, calls=120, seed=5, end_ms=T0)
+    serial, parallel = Db(tmp_path / "serial"), Db(tmp_path / "parallel")
+    serial.folder.mkdir()
+    parallel.folder.mkdir()
+    serial.load(*files)
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(pipeline, "CHUNK_LINES", 97)  # many chunks, boundaries anywhere
+    result = parallel.load(*files)
+    assert result.counts.loaded > 5_000
+    for table in ("events", "calls", "instances"):
+        query = f"SELECT * EXCLUDE (load_id) FROM {table} ORDER BY ALL" if table == "events" else \
+            f"SELECT * FROM {table} ORDER BY ALL"
+        assert serial.sql(query) == parallel.sql(query), table

@@ -1,0 +1,234 @@
+"""`python -m ingest.serve_bench`: a bounded load test of the collector on loopback (a benchmark, not a test).
+
+Many concurrent senders post batches to a collector in its own process for a while; the collector is then
+killed with SIGKILL under load, restarted on the same database, and every batch it acknowledged is counted in
+DuckDB: each acknowledged event must be stored exactly once. Prints sustained events/s and the p50/p99 time to
+acknowledgement. Also the harness the collector tests use (`collector_process`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_APP = "bench-app"
+T0_MS = 1_764_072_000_000  # 2025-11-25T12:00:00Z
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_collector(db: Path, port: int, tokens: dict[str, str], origins: tuple[str, ...] = (),
+                    log_path: Path | None = None) -> subprocess.Popen:
+    """`python -m ingest serve` in its own process, ready to accept (its /healthz answers)."""
+    env = dict(os.environ, CALLSCOPE_COLLECTOR_TOKENS=json.dumps(tokens))
+    args = [sys.executable, "-m", "ingest", "serve", "--port", str(port), "--db", str(db)]
+    for origin in origins:
+        args += ["--allow-origin", origin]
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            tail = log_path.read_text()[-2000:] if log_path else ""
+            raise RuntimeError(f"the collector did not start (exit {proc.returncode})\n{tail}")
+        time.sleep(0.1)
+
+
+def stop_collector(proc: subprocess.Popen) -> None:
+    """SIGTERM: the collector loads what is still spooled, then exits."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def collector_process(db: Path, tokens: dict[str, str], origins: tuple[str, ...] = ()) -> Iterator[str]:
+    """A collector on a free loopback port for the length of the block; yields its base URL."""
+    port = free_port()
+    proc = start_collector(db, port, tokens, origins, log_path=Path(db).with_suffix(".collector.log"))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_collector(proc)
+
+
+def health(base_url: str) -> dict:
+    with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def wait_until_flushed(base_url: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while health(base_url)["spool"]["segments"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the collector did not load its spool in time")
+        time.sleep(0.2)
+
+
+def batch_body(sender: int, batch: int, events: int) -> tuple[bytes, list[str]]:
+    """One NDJSON batch of realistic records (an instance per sender, one call per batch); and its event ids."""
+    instance = str(T0_MS + sender)
+    call = f"bench-{sender}-{batch}"
+    ids, lines = [], []
+    for n in range(events):
+        ts = T0_MS + batch * 1000 + n
+        event_id = f"{sender:04d}{batch:08d}{n:06d}{secrets.token_hex(7)}"
+        kind = ("INCOMING_CALL", "CALL_ANSWERED", "CALL_ENDED")[min(n, 2)] if n < 3 else "RESIZE_WIDGET"
+        data = {"externalCallId": call, "fromNumber": "+14155550123", "toNumber": "+14155550100"} if n < 3 \
+            else {"width": 400, "height": 600}
+        lines.append(json.dumps({
+            "ts": ts, "direction": "to_hubspot", "instance": instance, "tab": f"tab-{sender}", "app": BENCH_APP,
+            "sdk_version": "0.9.7", "event_id": event_id,
+            "message": {"type": kind, "messageId": f"{instance}_{ts}", "data": data},
+        }))
+        ids.append(event_id)
+    return ("\n".join(lines) + "\n").encode(), ids
+
+
+class Sender(threading.Thread):
+    """Posts batches over one keep-alive connection until told to stop or the collector goes away."""
+
+    def __init__(self, n: int, port: int, token: str, events: int, stop: threading.Event, max_batches: int):
+        super().__init__(daemon=True)
+        self.n, self.port, self.token, self.events, self.stop, self.max_batches = n, port, token, events, stop, max_batches
+        self.acked_ids: list[str] = []
+        self.latencies_s: list[float] = []
+        self.acked_at: list[float] = []
+        self.failures = 0
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/x-ndjson"}
+        for batch in range(self.max_batches):
+            if self.stop.is_set():
+                break
+            body, ids = batch_body(self.n, batch, self.events)
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/v1/events", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                self.failures += 1  # not acknowledged: the collector died with this batch in flight
+                break
+            if 200 <= response.status < 300:
+                self.latencies_s.append(time.perf_counter() - started)
+                self.acked_at.append(time.monotonic())
+                self.acked_ids.extend(ids)
+            else:
+                self.failures += 1
+        conn.close()
+
+
+def count_stored(db: Path, event_ids: list[str]) -> tuple[int, int, int]:
+    """(acknowledged events found, copies beyond the first among them, events stored in all)."""
+    import pyarrow as pa
+
+    from ingest.parse import event_key
+    from ingest.store import connect_reader
+
+    keys = pa.table({"event_key": [event_key(b"", i) for i in event_ids]})
+    with connect_reader(db) as con:
+        con.register("acked", keys)
+        found, extra = con.execute(
+            "SELECT count(DISTINCT e.event_key), count(*) - count(DISTINCT e.event_key) "
+            "FROM events e JOIN acked a USING (event_key)").fetchone()
+        total = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    return found, extra, total
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (values or [0.0])[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest.serve_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--senders", type=int, default=20, help="concurrent senders (default 20)")
+    parser.add_argument("--events", type=int, default=50, help="events per batch (default 50)")
+    parser.add_argument("--seconds", type=float, default=20, help="load before the kill -9, at most 60 (default 20)")
+    parser.add_argument("--max-batches", type=int, default=100_000, help="batches per sender at most (default 100,000)")
+    args = parser.parse_args(argv)
+    seconds = min(args.seconds, 60.0)
+
+    folder = Path(tempfile.mkdtemp(prefix="callscope-serve-bench-"))
+    db = folder / "callscope.duckdb"
+    token = secrets.token_urlsafe(24)
+    tokens = {BENCH_APP: token}
+    port = free_port()
+    log_path = folder / "collector.log"
+    print(f"collector on 127.0.0.1:{port}, database {db}; {args.senders} senders × {args.events} events per batch, "
+          f"{seconds:.0f} s of load, then kill -9", file=sys.stderr)
+    proc = start_collector(db, port, tokens, log_path=log_path)
+    stop = threading.Event()
+    senders = [Sender(n, port, token, args.events, stop, args.max_batches) for n in range(args.senders)]
+    started = time.monotonic()
+    for s in senders:
+        s.start()
+    time.sleep(seconds)
+    os.kill(proc.pid, signal.SIGKILL)  # under load: batches in flight are lost unacknowledged, never half-stored
+    killed_at = time.monotonic()
+    proc.wait()
+    stop.set()
+    for s in senders:
+        s.join(timeout=30)
+
+    acked = [i for s in senders for i in s.acked_ids]
+    latencies = sorted(x for s in senders for x in s.latencies_s)
+    window = killed_at - started
+    events_per_s = len(acked) / window
+    print(f"load: {len(latencies):,} batches acknowledged, {len(acked):,} events in {window:.1f} s = "
+          f"{events_per_s:,.0f} events/s ({len(latencies) / window:,.0f} batches/s); ack latency p50 "
+          f"{percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms; "
+          f"{sum(s.failures for s in senders)} batch(es) in flight at the kill", file=sys.stderr)
+
+    restart = time.monotonic()
+    proc = start_collector(db, port, tokens, log_path=log_path)  # loads the leftover spool before it listens
+    ready_s = time.monotonic() - restart
+    stop_collector(proc)
+    found, extra, total = count_stored(db, acked)
+    verdict = "OK" if found == len(acked) and extra == 0 else "FAILED"
+    print(f"after kill -9 and restart ({ready_s:.1f} s to load the leftover spool and listen): acknowledged "
+          f"{len(acked):,}, stored {found:,} of them, {extra} stored twice; {total:,} events in the database "
+          f"({total - found:,} from batches in flight at the kill, stored but never acknowledged): {verdict}",
+          file=sys.stderr)
+    print(json.dumps({"events_per_s": round(events_per_s), "batches": len(latencies),
+                      "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+                      "p99_ms": round(percentile(latencies, 99) * 1000, 1), "acknowledged": len(acked),
+                      "stored_acknowledged": found, "stored_twice": extra, "stored_total": total,
+                      "restart_s": round(ready_s, 1), "ok": verdict == "OK"}))
+    return 0 if verdict == "OK" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

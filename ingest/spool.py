@@ -1,0 +1,275 @@
+"""The collector's spool: an acknowledged batch is a file on disk before the 2xx goes out, and reaches DuckDB
+through the same import as a log file.
+
+- `Spool.accept(body)` writes the request body (already un-gzipped) verbatim as one segment file under
+  `<db dir>/spool/`: a temporary name, fsync, rename, fsync of the folder. A segment is a capture-format v1 log
+  (NDJSON, or the JSON array the client sent), so its line numbers are the request's, and the answer's
+  rejected lines are exactly those the import will reject: it is checked with the importer's own reader and
+  parser (`read_lines`, `parse_lines`) on the very bytes that get spooled.
+- `flush()` loads pending segments with `ingest.load.load_sources(..., tool="collector")` (rejects, dedup by
+  event key, audit row, call derivation, a new read snapshot), then deletes them. Killed between the load and
+  the delete, the next flush loads them again and every line counts as a duplicate: stored exactly once.
+- `Flusher` runs `flush()` on a thread every `interval_s` (longer when a flush is slow), so the collector holds
+  the writer lock only while flushing and `python -m ingest load` can take turns with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import logging
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from ingest.errors import CallscopeError, NotALog
+from ingest.load import SNIFF_LINES, load_sources
+from ingest.parse import Event, Reject, parse_lines
+from ingest.read import read_lines
+from ingest.redact import Redactor, load_key
+from ingest.store import LoadCounts, Writer
+
+TOOL = "collector"
+LOG_SUFFIX = ".ndjson"
+# A segment with no capture record among its first SNIFF_LINES items: `load_sources` would refuse it as "not a
+# capture log", so its lines reach `rejects` through the writer directly (`_load_unsniffed`).
+REJECTED_SUFFIX = ".rejected.ndjson"
+MAX_SEGMENTS_PER_FLUSH = 5_000
+# Past this much unloaded data (the database stayed locked for long), the collector answers 503, not 2xx.
+MAX_SPOOL_BYTES = 1 << 30
+# After a flush that took d seconds the next waits max(interval, FLUSH_PAUSE_FACTOR × d): every flush rebuilds
+# the derived tables and copies the whole file to the read snapshot, so its cost grows with the database.
+FLUSH_PAUSE_FACTOR = 2.0
+
+log = logging.getLogger("callscope.collector")
+
+
+def spool_dir(db_path: Path) -> Path:
+    return Path(db_path).parent / "spool"
+
+
+@dataclass
+class Receipt:
+    """What one accepted request became: its segment, how many records it holds, which lines were rejected."""
+
+    path: Path | None
+    accepted: int
+    rejects: list[Reject] = field(default_factory=list)
+
+
+class AppMismatch(CallscopeError):
+    """Lines name another app than the one whose token sent them; nothing was spooled."""
+
+    def __init__(self, app: str, lines: list[tuple[int, str]]):
+        super().__init__(f"{len(lines)} line(s) name another app than {app!r}", "Send each app's records with its own token")
+        self.lines = lines
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._clean_temp()
+        self.bytes_pending = sum(p.stat().st_size for p in self.pending())
+
+    def _clean_temp(self) -> None:
+        """Temporary files left by a crash were never acknowledged: drop them."""
+        for tmp in self.folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def pending(self) -> list[Path]:
+        """Segments not loaded yet, oldest first (names start with the arrival time)."""
+        return sorted(p for p in self.folder.iterdir() if p.name.endswith(LOG_SUFFIX) and not p.name.startswith("."))
+
+    def accept(self, body: bytes, app: str | None = None) -> Receipt:
+        """Check a request body line by line and make it durable; return once it is on disk (fsynced).
+
+        Raises AppMismatch (nothing spooled) when a record's `app` is not `app`.
+        """
+        stamp = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):06d}"
+        tmp = self.folder / f".{stamp}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                with os.fdopen(fd, "wb", closefd=False) as fh:
+                    fh.write(body)
+                    if body and not body.endswith(b"\n"):
+                        fh.write(b"\n")
+                items = list(parse_lines(read_lines(str(tmp))))
+                events = [i for i in items if isinstance(i, Event)]
+                rejects = [i for i in items if isinstance(i, Reject)]
+                strangers = [(e.line_no, e.app) for e in events if app is not None and e.app not in (None, app)]
+                if strangers:
+                    raise AppMismatch(app, sorted(strangers))
+                if not items:
+                    tmp.unlink()
+                    return Receipt(None, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        loadable = any(isinstance(i, Event) for i in items[:SNIFF_LINES])
+        path = self.folder / (stamp + (LOG_SUFFIX if loadable else REJECTED_SUFFIX))
+        os.rename(tmp, path)
+        _fsync_dir(self.folder)
+        with self._lock:
+            self.bytes_pending += path.stat().st_size
+        return Receipt(path, len(events), rejects)
+
+    def remove(self, paths: list[Path]) -> None:
+        freed = 0
+        for path in paths:
+            try:
+                freed += path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        _fsync_dir(self.folder)
+        with self._lock:
+            self.bytes_pending = max(0, self.bytes_pending - freed)
+
+    @contextmanager
+    def flush_lock(self) -> Iterator[None]:
+        """One flusher per spool at a time (two collectors on one folder would load a segment twice)."""
+        fd = os.open(self.folder / ".flush.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class FlushResult:
+    segments: int
+    counts: LoadCounts
+    duration_s: float
+
+
+def flush(spool: Spool, db_path: Path, *, redact: bool = False, max_segments: int = MAX_SEGMENTS_PER_FLUSH) -> FlushResult | None:
+    """Load up to `max_segments` pending segments into the database, then delete them. None when none wait.
+
+    Raises WriterBusy when another writer held the database for WRITER_WAIT_S; the segments stay for later.
+    """
+    started = time.perf_counter()
+    with spool.flush_lock():
+        segments = spool.pending()[:max_segments]
+        if not segments:
+            return None
+        logs = [s for s in segments if not s.name.endswith(REJECTED_SUFFIX)]
+        rejected_only = [s for s in segments if s.name.endswith(REJECTED_SUFFIX)]
+        counts = LoadCounts()
+        if logs:
+            try:
+                _add(counts, load_sources([str(s) for s in logs], db_path, redact=redact, tool=TOOL).counts)
+            except NotALog:  # accept() predicts the importer's sniff; should they ever disagree, load unsniffed
+                _add(counts, _load_unsniffed(logs, db_path, redact))
+        if rejected_only:
+            _add(counts, _load_unsniffed(rejected_only, db_path, redact))
+        spool.remove(segments)
+    return FlushResult(len(segments), counts, time.perf_counter() - started)
+
+
+def _add(total: LoadCounts, part: LoadCounts) -> None:
+    total.read += part.read
+    total.loaded += part.loaded
+    total.duplicates += part.duplicates
+    total.rejected += part.rejected
+
+
+def _load_unsniffed(paths: list[Path], db_path: Path, redact: bool) -> LoadCounts:
+    """`load_sources` without its "is this a log at all" check: the lines of requests the collector answered
+    400 still land in `rejects`, under a `loads` row of their own."""
+    started = time.perf_counter()
+    redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
+    names = [str(p.resolve()) for p in paths]
+    counts = LoadCounts()
+    with Writer(db_path) as writer:
+        load_id = writer.begin_load(TOOL, names, redact)
+        try:
+            for name in names:
+                writer.write(load_id, parse_lines(read_lines(name), redactor), counts)
+            writer.finish_load(load_id, counts, started)
+        except BaseException:
+            writer.abort_load(load_id)
+            raise
+        finally:
+            writer.publish()
+    return counts
+
+
+@dataclass
+class FlusherStatus:
+    flushes: int = 0
+    last_flush_at: float | None = None  # epoch seconds
+    last_duration_s: float = 0.0
+    last_counts: LoadCounts | None = None
+    last_error: str | None = None
+
+
+class Flusher:
+    """Moves the spool into DuckDB on a background thread; `stop()` loads what is left before returning."""
+
+    def __init__(self, spool: Spool, db_path: Path, *, interval_s: float, redact: bool = False):
+        self.spool, self.db_path, self.interval_s, self.redact = spool, Path(db_path), interval_s, redact
+        self.status = FlusherStatus()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callscope-flusher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.drain()
+
+    def drain(self) -> None:
+        """Flush until the spool is empty (start-up leftovers, shutdown); stop at the first failure."""
+        while self.flush_once():
+            pass
+
+    def flush_once(self) -> bool:
+        """One flush; True when something was loaded and more may wait."""
+        try:
+            result = flush(self.spool, self.db_path, redact=self.redact)
+        except CallscopeError as exc:  # another writer kept the lock: keep acknowledging, try again later
+            self.status.last_error = str(exc)
+            log.warning("flush postponed: %s", exc)
+            return False
+        except Exception as exc:  # keep the segments and the process; health shows the error
+            self.status.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("flush failed; the spooled batches stay for the next try")
+            return False
+        if result is None:
+            return False
+        st = self.status
+        st.flushes, st.last_flush_at, st.last_duration_s = st.flushes + 1, time.time(), result.duration_s
+        st.last_counts, st.last_error = result.counts, None
+        c = result.counts
+        log.info("flushed %d batch(es): %d read, %d loaded, %d duplicates, %d rejected (%.2f s)",
+                 result.segments, c.read, c.loaded, c.duplicates, c.rejected, result.duration_s)
+        return True
+
+    def _run(self) -> None:
+        wait = self.interval_s
+        while not self._stop.wait(wait):
+            self.flush_once()
+            wait = max(self.interval_s, FLUSH_PAUSE_FACTOR * self.status.last_duration_s)
