@@ -81,17 +81,19 @@ SELECT *, {_RATES} FROM counts ORDER BY bucket
 """
 
 # Breakdowns by one dimension; `$dimension` picks the column (a fixed set, see DIMENSIONS), never user SQL.
+_DIMENSION_KEY = """CASE $dimension
+    WHEN 'portal' THEN portal_id::VARCHAR
+    WHEN 'app' THEN app
+    WHEN 'sdk_version' THEN sdk_version
+    WHEN 'iframe_location' THEN coalesce(array_to_string(iframe_locations, ' + '), '(unknown)')
+    WHEN 'direction' THEN direction
+    WHEN 'user' THEN user_id::VARCHAR
+END"""
+
 BREAKDOWN_SQL = f"""
 WITH f AS ({FILTERED_CALLS_SQL}),
 keyed AS (
-    SELECT *, CASE $dimension
-        WHEN 'portal' THEN portal_id::VARCHAR
-        WHEN 'app' THEN app
-        WHEN 'sdk_version' THEN sdk_version
-        WHEN 'iframe_location' THEN coalesce(array_to_string(iframe_locations, ' + '), '(unknown)')
-        WHEN 'direction' THEN direction
-        WHEN 'user' THEN user_id::VARCHAR
-    END AS key
+    SELECT *, {_DIMENSION_KEY} AS key
     FROM f
 ),
 counts AS (SELECT coalesce(key, '(unknown)') AS key, {_COUNTS} FROM keyed GROUP BY ALL)
@@ -110,14 +112,7 @@ SELECT external_call_id, started_local AS started, direction, outcome, portal_id
 FROM f
 WHERE ($outcome IS NULL OR outcome = $outcome)
   AND ($bucket_start IS NULL OR date_trunc($bucket, started_local) = $bucket_start)
-  AND ($dimension IS NULL OR CASE $dimension
-        WHEN 'portal' THEN portal_id::VARCHAR
-        WHEN 'app' THEN app
-        WHEN 'sdk_version' THEN sdk_version
-        WHEN 'iframe_location' THEN coalesce(array_to_string(iframe_locations, ' + '), '(unknown)')
-        WHEN 'direction' THEN direction
-        WHEN 'user' THEN user_id::VARCHAR
-      END = $key)
+  AND ($dimension IS NULL OR {_DIMENSION_KEY} = $key)
 ORDER BY started_at DESC
 LIMIT 500
 """
