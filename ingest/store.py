@@ -173,7 +173,8 @@ class Writer:
         return self
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.db_path), config={"memory_limit": WRITER_MEMORY_LIMIT})
+        return duckdb.connect(str(self.db_path),
+                              config={"memory_limit": WRITER_MEMORY_LIMIT, "enable_progress_bar": False})
 
     def __exit__(self, *exc: object) -> None:
         if self.con is not None:
