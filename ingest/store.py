@@ -173,8 +173,9 @@ class Writer:
         return self
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(str(self.db_path),
-                              config={"memory_limit": WRITER_MEMORY_LIMIT, "enable_progress_bar": False})
+        con = duckdb.connect(str(self.db_path), config={"memory_limit": WRITER_MEMORY_LIMIT})
+        con.execute("SET enable_progress_bar = false")  # a long derive would draw DuckDB's bar on our stderr
+        return con
 
     def __exit__(self, *exc: object) -> None:
         if self.con is not None:
