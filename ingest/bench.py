@@ -56,8 +56,10 @@ def write_log(path: Path, events: int, seed: int = 11) -> int:
 
 def _run_child(kind: str, log: Path, workdir: Path, repo: Path) -> dict:
     db = workdir / f"{kind}-{time.monotonic_ns()}.duckdb"
-    out = subprocess.run([sys.executable, "-c", _CHILD, kind, str(log), str(db)], cwd=repo, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", _CHILD, kind, str(log), str(db)], cwd=repo, capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} run failed:\n{out.stderr[-3000:]}")
     for leftover in workdir.glob(f"{db.stem}*"):
         leftover.unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
