@@ -58,3 +58,16 @@ def test_first_run_builds_the_demo_database(tmp_path):
     assert not at.exception
     assert (tmp_path / "fresh.read.duckdb").exists()
     assert int(metric(at, "Calls").replace(",", "")) > 30
+
+
+def test_imports_page_shows_the_audit_rejects_and_unknown_types(db, tmp_path):
+    log_path = tmp_path / "mixed.ndjson"
+    log_path.write_text((DATA / "support-ticket.ndjson").read_text() + "{broken\n"
+                        '{"ts": 1764072000000, "direction": "from_hubspot", "message": {"type": "UPDATE_ASSOCIATIONS_FAILED", "messageId": "1_2", "data": {}}, "instance": "x"}\n')
+    db.load(log_path)
+    at = app_on(db.path)
+    at.switch_page("pages/support/imports.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value[["lines_read", "loaded", "rejected"]].values.tolist() == [[37, 36, 1]]
+    assert at.dataframe[1].value["lines"].tolist() == [1]
+    assert at.dataframe[3].value["type"].tolist() == ["UPDATE_ASSOCIATIONS_FAILED"]

@@ -96,7 +96,7 @@ def test_every_command_has_help_and_is_in_the_readme():
 
 
 def test_ingest_and_analytics_import_without_streamlit():
-    code = "import sys, ingest.cli, ingest.load, ingest.calls, analytics.overview, analytics.db; " \
+    code = "import sys, ingest.cli, ingest.load, ingest.calls, analytics.imports, analytics.metrics, analytics.db; " \
            "print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
