@@ -54,6 +54,9 @@ def make_pool(total_bytes: int) -> ProcessPoolExecutor | None:
     """A parsing pool for big imports; None (parse in-process) for small ones or a one-core machine."""
     if total_bytes < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
         return None
-    # fork: the workers need nothing but the already-imported parser, and start in milliseconds. The pool is made
-    # before the writer opens DuckDB, so no DuckDB thread is forked.
-    return ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork"))
+    # forkserver, not fork: callers can be threaded (Streamlit's first-run demo build, the collector's flusher),
+    # and forking a threaded process can copy a held lock into the child and deadlock it. The server process starts
+    # clean once, with the parser preloaded, and forks workers from there.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["ingest.parse"])
+    return ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)

@@ -200,3 +200,24 @@ def test_parsing_on_a_second_process_stores_exactly_what_in_process_parsing_does
         query = f"SELECT * EXCLUDE (load_id) FROM {table} ORDER BY ALL" if table == "events" else \
             f"SELECT * FROM {table} ORDER BY ALL"
         assert serial.sql(query) == parallel.sql(query), table
+
+
+def test_a_threaded_caller_can_use_the_parsing_pool(tmp_path, monkeypatch):
+    # Streamlit's first-run build and the collector's flusher call load_sources from threads.
+    import threading
+
+    from ingest import pipeline
+    from tests.conftest import Db
+
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    db = Db(tmp_path)
+    busy = threading.Event()
+    spinner = threading.Thread(target=lambda: busy.wait(30), daemon=True)  # another live thread, as in a server
+    spinner.start()
+    results = []
+    worker = threading.Thread(target=lambda: results.append(db.load(call_log())))
+    worker.start()
+    worker.join(timeout=60)
+    busy.set()
+    assert not worker.is_alive(), "the import hung"
+    assert results[0].counts.loaded == len(call_log().records)
