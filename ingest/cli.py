@@ -70,26 +70,63 @@ def build_parser() -> argparse.ArgumentParser:
                                        "gzip), spool each to disk before answering 2xx, and load the spool into the "
                                        "database every few seconds. Health: GET /healthz.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8765)")
     serve.add_argument("--tokens-file", type=Path, metavar="FILE",
                        help="JSON or TOML file mapping each app id to its token (default: the "
                             "CALLSCOPE_COLLECTOR_TOKENS environment variable, a JSON object)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="a browser origin allowed to send, e.g. your calling app's https://phone.example.com "
                             "(repeatable; https://app.hubspot.com and https://app-eu1.hubspot.com always are)")
-    serve.add_argument("--flush-interval", type=float, default=1.0, metavar="SECONDS",
+    serve.add_argument("--flush-interval", type=float, metavar="SECONDS",
                        help="seconds between loads of the spool into the database (default 1, at least 1)")
     serve.add_argument("--redact", action="store_true",
                        help="replace phone numbers, names and emails with keyed hashes before storing")
     _db_arg(serve)
+
+    report = sub.add_parser("report", help="Write the inbound-calling beta feedback report (HTML, Markdown, CSV).",
+                            description="Write the beta feedback report for a period and the previous period of equal "
+                                        "length: adoption, outcomes, HubSpot-side results, incidents, tagged calls and "
+                                        "a written summary. The numbers are the dashboard's for the same filters.")
+    report.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD",
+                        help="first day of the period (default: 6 days before --to)")
+    report.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD",
+                        help="last day of the period, inclusive (default: yesterday in --tz)")
+    report.add_argument("--portal", type=int, action="append", default=[], metavar="ID",
+                        help="only this portalId (repeatable; default all)")
+    report.add_argument("--app", action="append", default=[], metavar="APP", help="only this app (repeatable)")
+    report.add_argument("--sdk", action="append", default=[], metavar="VERSION",
+                        help="only this SDK version (repeatable)")
+    report.add_argument("--direction", action="append", default=[], choices=("inbound", "outbound", "unknown"),
+                        help="only this call direction (repeatable; default both)")
+    report.add_argument("--tz", default="UTC", help="time zone the days are in, e.g. Europe/London (default UTC)")
+    report.add_argument("--format", choices=("html", "md", "csv", "all"), default="all",
+                        help="which file to write (default all three)")
+    report.add_argument("--out", type=Path, default=Path("."), metavar="PATH",
+                        help="folder to write into (default .); with one --format, a file name, or - for stdout")
+    report.add_argument("--base-url", default="", metavar="URL",
+                        help="dashboard address for the replay links, e.g. https://callscope.example.com/ "
+                             "(default: relative links, replay?call=ID)")
+    report.add_argument("--tag", default="beta-feedback", help="list the calls carrying this tag (default beta-feedback)")
+    report.add_argument("--include-personal", action="store_true",
+                        help="include phone numbers, user ids and unredacted notes (left out by default)")
+    _db_arg(report)
     return parser
+
+
+def _day(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2025-11-25") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench,
-                "serve": cmd_serve}[args.command](args)
+                "serve": cmd_serve, "report": cmd_report}[args.command](args)
     except CallscopeError as exc:
         err.print(strings.ERROR.format(error=exc), markup=False)
         return 2
@@ -160,10 +197,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ingest.serve import DEFAULT_ORIGINS, MIN_FLUSH_INTERVAL_S, CollectorConfig, load_tokens, serve
+    from ingest.serve import (DEFAULT_FLUSH_INTERVAL_S, DEFAULT_ORIGINS, DEFAULT_PORT, MIN_FLUSH_INTERVAL_S,
+                              CollectorConfig, load_tokens, serve)
 
+    interval_s = DEFAULT_FLUSH_INTERVAL_S if args.flush_interval is None else args.flush_interval
     config = CollectorConfig(
         db_path=args.db, tokens=load_tokens(args.tokens_file), origins=frozenset((*DEFAULT_ORIGINS, *args.allow_origin)),
-        flush_interval_s=max(MIN_FLUSH_INTERVAL_S, args.flush_interval), redact=args.redact,
+        flush_interval_s=max(MIN_FLUSH_INTERVAL_S, interval_s), redact=args.redact,
     )
-    return serve(config, args.host, args.port)
+    return serve(config, args.host, args.port or DEFAULT_PORT)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analytics import report_strings
+    from analytics.report import build_report, report_filters
+    from analytics.report_render import FORMATS, render, write
+    from ingest.store import connect_reader
+
+    f = report_filters(args.start, args.end, args.tz, portals=args.portal, apps=args.app, sdk_versions=args.sdk,
+                       directions=args.direction)
+    formats = list(FORMATS) if args.format == "all" else [args.format]
+    if str(args.out) == "-" and len(formats) > 1:
+        raise CallscopeError("--out - writes one format to stdout", "Add --format html, md or csv")
+    with connect_reader(args.db) as con:
+        report = build_report(con, f, db_path=args.db, tag=args.tag, include_personal=args.include_personal)
+    if str(args.out) == "-":
+        sys.stdout.write(render(report, formats[0], args.base_url))
+    else:
+        for path in write(report, formats, args.out, args.base_url):
+            err.print(report_strings.CLI_WROTE.format(path=path), markup=False)
+    for sentence in report.summary:
+        err.print(sentence, markup=False)
+    return 0

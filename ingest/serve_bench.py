@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ingest.store import snapshot_path
+
 REPO = Path(__file__).resolve().parent.parent
 BENCH_APP = "bench-app"
 T0_MS = 1_764_072_000_000  # 2025-11-25T12:00:00Z
@@ -196,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in senders:
         s.start()
     time.sleep(seconds)
+    in_duckdb = count_stored(db, [])[2] if snapshot_path(db).exists() else 0
     os.kill(proc.pid, signal.SIGKILL)  # under load: batches in flight are lost unacknowledged, never half-stored
     killed_at = time.monotonic()
     proc.wait()
@@ -210,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load: {len(latencies):,} batches acknowledged, {len(acked):,} events in {window:.1f} s = "
           f"{events_per_s:,.0f} events/s ({len(latencies) / window:,.0f} batches/s); ack latency p50 "
           f"{percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} ms; "
-          f"{sum(s.failures for s in senders)} batch(es) in flight at the kill", file=sys.stderr)
+          f"{sum(s.failures for s in senders)} batch(es) in flight at the kill; {in_duckdb:,} events already in "
+          f"DuckDB ({in_duckdb / window:,.0f} events/s), the rest in the spool", file=sys.stderr)
 
     restart = time.monotonic()
     proc = start_collector(db, port, tokens, log_path=log_path)  # loads the leftover spool before it listens
@@ -222,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(acked):,}, stored {found:,} of them, {extra} stored twice; {total:,} events in the database "
           f"({total - found:,} from batches in flight at the kill, stored but never acknowledged): {verdict}",
           file=sys.stderr)
-    print(json.dumps({"events_per_s": round(events_per_s), "batches": len(latencies),
+    print(json.dumps({"events_per_s": round(events_per_s), "loaded_per_s_during_load": round(in_duckdb / window),
+                      "batches": len(latencies),
                       "p50_ms": round(percentile(latencies, 50) * 1000, 1),
                       "p99_ms": round(percentile(latencies, 99) * 1000, 1), "acknowledged": len(acked),
                       "stored_acknowledged": found, "stored_twice": extra, "stored_total": total,

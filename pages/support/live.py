@@ -1,0 +1,47 @@
+"""Live: calls as the collector (`python -m ingest serve`) loads them, newest first; refreshes itself."""
+
+import streamlit as st
+
+from analytics import live
+from ui import strings
+from ui.data import run
+from ui.drill import REPLAY_URL
+
+LIVE_REFRESH_S = 3
+LIVE_ROWS = 50
+
+st.title("Live")
+st.caption(strings.LIVE_CAPTION.format(seconds=LIVE_REFRESH_S))
+
+
+def _clock(value) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None and value == value else strings.LIVE_NEVER
+
+
+@st.fragment(run_every=LIVE_REFRESH_S)
+def recent_calls() -> None:
+    calls = run(live.RECENT_CALLS_SQL, limit=LIVE_ROWS)
+    if calls.empty:
+        st.info(strings.LIVE_EMPTY)
+        return
+    status = run(live.STATUS_SQL).iloc[0]
+    c1, c2, c3 = st.columns(3)
+    c1.metric(strings.LIVE_IN_PROGRESS, f"{int(status['in_progress']):,}")
+    c2.metric(strings.LIVE_LAST_MESSAGE, _clock(status["last_message_at"]))
+    c3.metric(strings.LIVE_LAST_LOAD, _clock(status["last_collector_load_at"]))
+    shown = calls.assign(replay=REPLAY_URL + calls["external_call_id"].astype(str))
+    st.dataframe(
+        shown, hide_index=True, width="stretch",
+        column_order=["replay", *[c for c in calls.columns if c != "external_call_id"]],
+        column_config={
+            "replay": st.column_config.LinkColumn(strings.CALL_ID, display_text=r"\?call=(.*)", width="medium"),
+            "started_at": st.column_config.DatetimeColumn("started (UTC)"),
+            "answered_at": st.column_config.DatetimeColumn("answered (UTC)"),
+            "ended_at": st.column_config.DatetimeColumn("ended or went away (UTC)"),
+            "last_event_at": st.column_config.DatetimeColumn("last message (UTC)"),
+            "duration_ms": st.column_config.NumberColumn("talk time (ms)"),
+        },
+    )
+
+
+recent_calls()
