@@ -15,8 +15,8 @@ from ingest import sdk
 
 SEVERITIES = ("critical", "error", "warning", "info")
 # A HubSpot reply is slow when it took this many times the portal's median, and at least this much longer.
-SLOW_FACTOR = 3.0
-SLOW_MIN_EXTRA_MS = 1_000
+SLOW_FACTOR = 4.0
+SLOW_MIN_EXTRA_MS = 1_500
 # Messages that name the call's engagement: without an engagementId they cannot update HubSpot's call record.
 NEEDS_ENGAGEMENT = ("CALL_ENDED", "CALL_COMPLETED", "FINALIZE_ENGAGEMENT", "PUBLISH_TO_CHANNEL")
 # *_FAILED replies that have their own rule.
@@ -119,7 +119,7 @@ def never_completed(call: CallTrace) -> list[Finding]:
     """An engagement was created and the call ended, but the app never sent CALL_COMPLETED: the engagement is
     left without its outcome, a "ghost call log" (SDK issue #46)."""
     created = call.of_type("CREATE_ENGAGEMENT_SUCCEEDED", "ENGAGEMENT_CREATED")
-    ended = call.of_type("CALL_ENDED", "CALL_TRANSFERRED")
+    ended = call.of_type("CALL_ENDED")
     if not created or not ended or call.of_type("CALL_COMPLETED"):
         return []
     detail = (f"The call ended ({_ref(call, ended[0])}) and HubSpot had created engagement "
@@ -194,12 +194,14 @@ def simultaneous_ringing(call: CallTrace) -> list[Finding]:
 
 
 def answered_before_ring(call: CallTrace) -> list[Finding]:
-    """CALL_ANSWERED must follow the call's INCOMING_CALL / OUTGOING_CALL_STARTED (sdk-protocol §8)."""
+    """An app answers (CALL_ANSWERED) only a call it started with INCOMING_CALL / OUTGOING_CALL_STARTED: the SDK's
+    call lifecycle is start → answer → end → complete (sdk-protocol §8)."""
     starts = call.of_type(*START_TYPES)
     early = [m for m in call.of_type("CALL_ANSWERED") if not starts or m.index < starts[0].index]
     if not early:
         return []
-    what = f"before {_ref(call, starts[0])}" if starts else "but the call never started (no INCOMING_CALL or OUTGOING_CALL_STARTED)"
+    what = (f"before {_ref(call, starts[0])}" if starts
+            else "but the call never started (no INCOMING_CALL or OUTGOING_CALL_STARTED)")
     return [Finding("warning", "answered_before_ring", "CALL_ANSWERED came before the call started",
                     f"The app sent {_ref(call, early[0])} {what}.",
                     "Send INCOMING_CALL / OUTGOING_CALL_STARTED first, with the same externalCallId.",
@@ -266,7 +268,8 @@ def sent_before_handshake(call: CallTrace) -> list[Finding]:
     lost = [m for m in early if m.in_call]
     detail = ("The app sent " + ", ".join(_ref(call, m) for m in early[:5])
               + (f" and {len(early) - 5} more" if len(early) > 5 else "")
-              + " before its SDK instance had acknowledged HubSpot's SYNC; the SDK dropped them, HubSpot never got them.")
+              + " before its SDK instance had acknowledged HubSpot's SYNC; the SDK dropped them, so HubSpot never "
+                "got them.")
     return [Finding("error" if lost else "warning", "sent_before_handshake", "Messages sent before the SDK was ready",
                     detail, "Wait for onReady (the SYNC handshake) before sending anything, including INITIALIZED.",
                     tuple(m.index for m in early))]
@@ -325,7 +328,7 @@ def other_failed_replies(call: CallTrace) -> list[Finding]:
     """HubSpot's other *_FAILED replies {error: {message}} (NAVIGATE_TO_RECORD_FAILED, FINALIZE_ENGAGEMENT_FAILED,
     PUBLISH_TO_CHANNEL_FAILED, …): each fires onFailed and its own handler in the SDK (CallingExtensions.ts)."""
     failed = [m for m in call.messages if m.direction == "from_hubspot" and m.type.endswith("_FAILED")
-              and m.type not in FAILURES_WITH_A_RULE and (m.in_call or m.type not in sdk.CALL_REPLY_TYPES)]
+              and m.type not in FAILURES_WITH_A_RULE]
     return [Finding("warning", "hubspot_failed_reply", f"HubSpot answered {m.type}",
                     f"{_ref(call, m)}: {_quote(m.error_message)}.",
                     "Handle it in onFailed (or its own handler) and tell the user what did not happen.", (m.index,))

@@ -1,14 +1,17 @@
 """Call replay: find a call, load it as a `CallTrace`, and share it (capture format v1, a text summary).
 
-Loading one call reads, all by bound parameters and all pruned by an index-like order (call_messages is sorted
-by call_id; events by time within each load):
-1. `CALL_SQL`: its `calls` row;
-2. `CALL_INSTANCES_SQL`: the instances that carried its messages, those HubSpot handed it to (SYNC with its
-   engagementId), and those that replaced them in the same tab (the page navigation that re-mounted the iframe);
-3. `TRACE_EVENTS_SQL`: the full `events` rows of its `call_messages`, plus the other events of those instances
-   around the call: their SYNC handshake, the last availability message before the ring, everything in the
-   window `[first message - LEAD, last message or went-away + TAIL]` that belongs to no other call;
-4. `PORTAL_MEDIANS_SQL`: the portal's median HubSpot reply latencies, for "slow reply" findings.
+Opening one call takes three statements, all with bound parameters, none scanning a whole table but `calls`
+(call_messages is sorted by call_id and events by time, so DuckDB's zone maps skip the rest):
+1. `CALL_SQL`: its `calls` row, and the instances and tabs its `call_messages` crossed;
+2. `TRACE_EVENTS_SQL`: the full `events` rows of its messages, plus the other events of those instances around the
+   call (their SYNC handshake, the last availability message before the ring, everything in the window
+   `[start - LEAD_MS, last message or went-away + TAIL_MS]` that belongs to no other call), plus the iframes that
+   started in the window in the same tabs (a navigation re-mounting one) or with the call's engagementId in their
+   SYNC (HubSpot handing it over). How far back to read comes from the instance ids when they are SDK instanceIds
+   (`_span_hint`), else from `instances` (`INSTANCE_STARTS_SQL`, one more statement);
+3. `PORTAL_MEDIANS_SQL`: the portal's median HubSpot reply latencies, for "slow reply" findings.
+The instances' lanes (start, last message, went away) are read off those events (`instances_of`); whether the call
+dropped is the `calls` row's outcome (ingest/calls.py).
 
 `load_trace(run, call_id)` runs them through any `run(sql, **params) -> DataFrame`: `ui.data.run` in the
 dashboard (cached per snapshot), `reader_run(con)` headless.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -25,7 +29,7 @@ import duckdb
 import pandas as pd
 
 from analytics.db import query
-from analytics.trace import CallTrace, Instance, Message
+from analytics.trace import CallTrace, Instance, Message, pair_replies
 from ingest import sdk
 from ingest.redact import EMAIL_RE, PHONE_RE
 
@@ -34,9 +38,15 @@ Run = Callable[..., pd.DataFrame]
 LEAD_MS = 60_000        # context before the call's first message (DIAL_NUMBER, availability, navigation)
 TAIL_MS = 30_000        # context after its last message or the moment its instance went away
 HANDSHAKE_MS = 30_000   # an instance's first 30 s: its SYNC/SYNC_ACK (HubSpot gives up on SYNC_ACK after 30 s)
+INSTANCE_ID_SLACK_MS = 5_000             # read from this long before an instanceId's time (clock skew)
+INSTANCE_ID_MAX_AGE_MS = 7 * 86_400_000  # an id older than this before the call is not taken as a time
 FIND_LIMIT = 200
 # Types that always belong to some call: in a window they are context only when tied to this call.
 CALL_TYPES = sorted(sdk.CALL_LIFECYCLE_TYPES | sdk.CALL_REPLY_TYPES)
+# Replies call_messages ties by engagementId; a failure carries only {error: {message}}, so it is tied to no call.
+# The replay ties it by order to the request it answers (CALL_COMPLETED → UPDATE_ENGAGEMENT_FAILED, …), if that
+# request is this call's.
+UNNAMED_REPLY_TYPES = ["FINALIZE_ENGAGEMENT_FAILED", "PUBLISH_TO_CHANNEL_FAILED", "UPDATE_ENGAGEMENT_FAILED"]
 
 CALL_SQL = """
 SELECT external_call_id, direction, outcome, portal_id, user_id, app, sdk_version, answered, end_status,
@@ -46,62 +56,48 @@ SELECT external_call_id, direction, outcome, portal_id, user_id, app, sdk_versio
        from_number, to_number, messages,
        epoch_ms(started_at) AS started_ms, epoch_ms(answered_at) AS answered_ms, epoch_ms(ended_at) AS ended_ms,
        epoch_ms(completed_at) AS completed_ms, epoch_ms(transferred_at) AS transferred_ms,
-       epoch_ms(last_event_at) AS last_event_ms, epoch_ms(went_away_at) AS went_away_ms
+       epoch_ms(last_event_at) AS last_event_ms, epoch_ms(went_away_at) AS went_away_ms,
+       (SELECT list(DISTINCT instance ORDER BY instance) FROM call_messages WHERE call_id = $call_id) AS instance_ids,
+       (SELECT list(DISTINCT tab ORDER BY tab) FROM call_messages WHERE call_id = $call_id) AS instance_tabs
 FROM calls
 WHERE external_call_id = $call_id
 """
 
-CALL_INSTANCES_SQL = """
-WITH own AS (SELECT DISTINCT instance FROM call_messages WHERE call_id = $call_id),
-call AS (
-    SELECT engagement_id, started_at,
-           greatest(last_event_at, coalesce(went_away_at, last_event_at)) + to_milliseconds($tail_ms) AS until
-    FROM calls WHERE external_call_id = $call_id
-),
-involved AS (
-    SELECT i.*, 'call' AS role FROM instances i WHERE i.instance IN (SELECT instance FROM own)
-    UNION ALL BY NAME
-    -- HubSpot hands a reloaded iframe the call in progress: its SYNC carries the call's engagementId.
-    SELECT i.*, 'handover' AS role FROM instances i, call c
-    WHERE i.sync_engagement_id = c.engagement_id AND i.started_at >= c.started_at
-),
-replacing AS (
-    -- The iframe that took an involved one's place in the same tab, while the call was on: the navigation.
-    SELECT b.*, 'replacement' AS role
-    FROM involved a JOIN instances b ON b.tab = a.tab AND b.started_at = a.replaced_at AND b.instance <> a.instance,
-         call c
-    WHERE b.started_at <= c.until
-)
-SELECT instance, role, tab, iframe_location, uses_calling_window, portal_id, sdk_version, handshake_done,
-       sync_engagement_id, epoch_ms(started_at) AS started_ms, epoch_ms(last_message_at) AS last_message_ms,
-       epoch_ms(unloaded_at) AS unloaded_ms, epoch_ms(replaced_at) AS replaced_ms,
-       epoch_ms(went_away_at) AS went_away_ms
-FROM (SELECT * FROM involved UNION ALL BY NAME SELECT * FROM replacing)
-QUALIFY row_number() OVER (PARTITION BY instance ORDER BY CASE role WHEN 'call' THEN 0 WHEN 'handover' THEN 1 ELSE 2 END) = 1
-ORDER BY started_at, instance
+# When an instance id is not the SDK's instanceId (see _span_hint), where its events start: its first event.
+INSTANCE_STARTS_SQL = """
+SELECT instance, epoch_ms(started_at) AS started_ms FROM instances WHERE instance IN (SELECT unnest($instances))
 """
 
+# The call's messages and its instances' context; plus, in the call's window, the iframes that started in the
+# same tabs (a navigation re-mounting one) or with the call's engagementId in their SYNC (HubSpot handing it over).
 TRACE_EVENTS_SQL = """
 WITH tied AS (SELECT event_key, any_value(tied_by) AS tied_by FROM call_messages WHERE call_id = $call_id GROUP BY 1),
 candidates AS (
-    SELECT e.*, t.tied_by,
+    -- Light columns only: the whole message is read for the kept rows alone (by rowid, below).
+    SELECT e.rowid AS row_id, e.ts, t.tied_by, list_contains($instances, e.instance) AS own,
            min(e.ts) OVER (PARTITION BY e.instance) AS instance_first_ts,
            max(CASE WHEN e.type IN ('USER_AVAILABLE', 'USER_UNAVAILABLE') AND e.ts < $lo THEN e.ts END)
                OVER (PARTITION BY e.instance) AS last_availability_ts
     FROM events e LEFT JOIN tied t ON t.event_key = e.event_key
     WHERE e.ts BETWEEN $span_lo AND $hi
-      AND list_contains($instances, e.instance)
-      AND (t.tied_by IS NOT NULL OR NOT list_contains($call_types, e.type))
+      AND (list_contains($instances, e.instance)
+           OR (e.ts >= $lo AND (list_contains($tabs, e.tab) OR (e.type = 'SYNC' AND e.engagement_id = $engagement_id))))
+      AND (t.tied_by IS NOT NULL OR NOT list_contains($call_types, e.type)
+           OR (list_contains($unnamed_reply_types, e.type) AND e.engagement_id IS NULL))
+),
+kept AS (
+    SELECT row_id, tied_by, own FROM candidates
+    WHERE (own OR instance_first_ts >= $lo)
+      AND (tied_by IS NOT NULL
+           OR ts >= $lo
+           OR ts <= instance_first_ts + to_milliseconds($handshake_ms)
+           OR ts = last_availability_ts)
 )
-SELECT epoch_ms(ts) AS ts_ms, direction, instance, tab, type, known_type, message_id, external_call_id,
-       engagement_id, call_end_status, error_message, error_type, caller_id_matches, url, app, sdk_version,
-       redacted, message, tied_by, event_key
-FROM candidates
-WHERE tied_by IS NOT NULL
-   OR ts >= $lo
-   OR ts <= instance_first_ts + to_milliseconds($handshake_ms)
-   OR ts = last_availability_ts
-ORDER BY ts, load_id, line_no
+SELECT epoch_ms(e.ts) AS ts_ms, e.direction, e.instance, e.tab, e.type, e.known_type, e.message_id,
+       e.external_call_id, e.engagement_id, e.call_end_status, e.error_message, e.error_type, e.caller_id_matches,
+       e.url, e.app, e.sdk_version, e.redacted, e.message, k.tied_by, e.event_key, k.own
+FROM events e JOIN kept k ON e.rowid = k.row_id
+ORDER BY e.ts, e.load_id, e.line_no
 """
 
 PORTAL_MEDIANS_SQL = """
@@ -127,6 +123,8 @@ WHERE ($text IS NULL OR starts_with(external_call_id, $text) OR engagement_id = 
 ORDER BY started_at DESC, external_call_id
 LIMIT $limit
 """
+
+PORTALS_SQL = "SELECT DISTINCT portal_id FROM calls WHERE portal_id IS NOT NULL ORDER BY portal_id"
 
 
 def reader_run(con: duckdb.DuckDBPyConnection) -> Run:
@@ -154,19 +152,117 @@ def load_trace(run: Run, call_id: str) -> CallTrace | None:
     if calls.empty:
         return None
     call = _record(calls.iloc[0])
-    instances = [Instance(**_record(row)) for _, row in run(CALL_INSTANCES_SQL, call_id=call_id,
-                                                               tail_ms=TAIL_MS).iterrows()]
+    own, tabs = list(call.pop("instance_ids") or []), list(call.pop("instance_tabs") or [])
     end = max(call["last_event_ms"], call["went_away_ms"] or 0)
     lo, hi = call["started_ms"] - LEAD_MS, end + TAIL_MS
-    span_lo = min([i.started_ms for i in instances] + [lo])
-    events = run(TRACE_EVENTS_SQL, call_id=call_id, instances=[i.instance for i in instances],
-                 call_types=CALL_TYPES, lo=_ts(lo), hi=_ts(hi), span_lo=_ts(span_lo), handshake_ms=HANDSHAKE_MS)
-    messages = [_message(i, _record(row)) for i, (_, row) in enumerate(events.iterrows())]
+    hint = _span_hint(own, call["started_ms"])
+
+    def read(span_lo: int) -> list[dict]:
+        frame = run(TRACE_EVENTS_SQL, call_id=call_id, instances=own, tabs=tabs, engagement_id=call["engagement_id"],
+                    call_types=CALL_TYPES, unnamed_reply_types=UNNAMED_REPLY_TYPES, lo=_ts(lo), hi=_ts(hi),
+                    span_lo=_ts(span_lo), handshake_ms=HANDSHAKE_MS)
+        return [_record(row) for row in frame.to_dict("records")]
+
+    rows = read(min(hint, lo)) if hint is not None else None
+    if rows is None or not _handshakes_seen(rows, own):
+        starts = run(INSTANCE_STARTS_SQL, instances=own)["started_ms"].tolist()
+        rows = read(min([int(t) for t in starts] + [lo]))
+    # A navigation matters until the call was logged (CALL_COMPLETED) or handed on; without either, until the end.
+    until = call["completed_ms"] or call["transferred_ms"] or hi
+    roles = instance_roles(rows, call, until)
+    rows = [r for r in rows if r["instance"] in roles]
+    messages = _tie_unnamed_replies([_message(i, r) for i, r in enumerate(rows)])
     medians = {}
     if call["portal_id"] is not None:
         row = run(PORTAL_MEDIANS_SQL, portal_id=call["portal_id"])
         medians = {k: float(v) for k, v in _record(row.iloc[0]).items() if v is not None} if not row.empty else {}
-    return CallTrace(call_id, call, messages, instances, medians)
+    return CallTrace(call_id, call, messages, instances_of(messages, roles), medians)
+
+
+def _span_hint(own: list[str], call_start_ms: int) -> int | None:
+    """How far back the call's instances start, from their ids, when they are SDK instanceIds: `Date.now()` when
+    the iframe's SDK started, which is just before HubSpot's SYNC (capture format v1 recommends that id). The
+    events read from there must then show each instance's SYNC handshake, else the instances table says."""
+    hints = []
+    for instance in own:
+        if not (instance and instance.isdigit() and len(instance) == 13):
+            return None
+        started = int(instance)
+        if not call_start_ms - INSTANCE_ID_MAX_AGE_MS <= started <= call_start_ms:
+            return None
+        hints.append(started - INSTANCE_ID_SLACK_MS)
+    return min(hints) if hints else None
+
+
+def _handshakes_seen(rows: list[dict], own: list[str]) -> bool:
+    first: dict[str, str] = {}
+    for r in rows:
+        first.setdefault(r["instance"], r["type"])
+    return all(first.get(i) in ("SYNC", "SYNC_ACK") for i in own)
+
+
+def instance_roles(rows: list[dict], call: dict, until: int) -> dict[str, str]:
+    """Which instance is what to the call: `call` (carried its messages), `handover` (a new iframe whose SYNC carries
+    the call's engagementId: HubSpot handed it the call in progress), `replacement` (a new iframe in the same tab
+    and location after the last message of one of those: the navigation that re-mounted it). Others are left out."""
+    roles = {r["instance"]: "call" for r in rows if r["own"]}
+    firsts: dict[str, dict] = {}
+    last_message: dict[str, int] = {}
+    for r in rows:
+        firsts.setdefault(r["instance"], r)
+        if r["direction"] != "capture":
+            last_message[r["instance"]] = r["ts_ms"]
+    engagement = call.get("engagement_id")
+    for instance, first in firsts.items():
+        if instance in roles or first["type"] != "SYNC":  # a SYNC starts an SDK instance
+            continue
+        sync = json.loads(first["message"])
+        if engagement and sync.get("engagementId") == engagement and first["ts_ms"] >= call["started_ms"]:
+            roles[instance] = "handover"
+            continue
+        for other, role in list(roles.items()):
+            other_first = json.loads(firsts[other]["message"]) if firsts[other]["type"] == "SYNC" else {}
+            if (firsts[other]["tab"] == first["tab"] and first["ts_ms"] > last_message.get(other, 0)
+                    and first["ts_ms"] <= until
+                    and other_first.get("iframeLocation") in (None, sync.get("iframeLocation"))):
+                roles[instance] = "replacement"
+                break
+    return roles
+
+
+def instances_of(messages: list[Message], roles: dict[str, str]) -> list[Instance]:
+    """Each instance as the trace shows it: its SYNC's facts, when it started, its last message, and whether it
+    went away while the call was on (its PAGEHIDE after its last message, or a replacement iframe)."""
+    by: dict[str, list[Message]] = {}
+    for m in messages:
+        by.setdefault(m.instance, []).append(m)
+    started = {i: ms[0].ts_ms for i, ms in by.items()}
+    out = []
+    for instance, ms in by.items():
+        sync = next((m.message for m in ms if m.type in ("SYNC", "SYNC_ACK")), {})
+        ack = next((m.message for m in ms if m.type == "SYNC_ACK"), None)
+        last = max((m.ts_ms for m in ms if m.direction != "capture"), default=None)
+        unloaded = next((m.ts_ms for m in ms if m.type == "PAGEHIDE" and m.ts_ms >= (last or 0)), None)
+        replaced = min((started[o] for o, role in roles.items() if role == "replacement" and o in by
+                        and by[o][0].tab == ms[0].tab and started[o] > (last or 0)), default=None)
+        gone = min((t for t in (unloaded, replaced) if t is not None), default=None)
+        out.append(Instance(
+            instance=instance, role=roles[instance], tab=ms[0].tab, iframe_location=sync.get("iframeLocation"),
+            uses_calling_window=sync.get("usesCallingWindow"), portal_id=sync.get("portalId"),
+            sdk_version=(ack or {}).get("version") or ms[0].sdk_version, handshake_done=ack is not None,
+            started_ms=started[instance], last_message_ms=last, unloaded_ms=unloaded, replaced_ms=replaced,
+            went_away_ms=gone, sync_engagement_id=sync.get("engagementId")))
+    return sorted(out, key=lambda i: (i.started_ms, i.instance))
+
+
+def _tie_unnamed_replies(messages: list[Message]) -> list[Message]:
+    """A failure reply tied to no call belongs to this call when the request it answers is this call's."""
+    by_index = {m.index: m for m in messages}
+    for pair in pair_replies(messages):
+        reply, request = by_index[pair.reply], by_index[pair.request]
+        if reply.type in UNNAMED_REPLY_TYPES and not reply.in_call and request.in_call:
+            by_index[reply.index] = replace(reply, in_call=True, tied_by="order")
+    return [by_index[m.index] for m in messages]
 
 
 def _ts(ms: int) -> datetime:
@@ -190,13 +286,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _record(row: pd.Series) -> dict[str, Any]:
+def _record(row: pd.Series | dict) -> dict[str, Any]:
     return {k: _clean(v) for k, v in row.items()}
 
 
 def _message(index: int, row: dict[str, Any]) -> Message:
     row["message"] = json.loads(row["message"]) if isinstance(row["message"], str) else row["message"]
     tied_by = row.pop("tied_by")
+    row.pop("own", None)
     return Message(index=index, in_call=tied_by is not None, tied_by=tied_by, known_type=bool(row.pop("known_type")),
                    redacted=bool(row.pop("redacted")), **row)
 
@@ -219,3 +316,28 @@ def scrub(text: str) -> str:
     """Hide phone numbers and emails that were not redacted at ingest (redacted tokens start with `~`)."""
     text = EMAIL_RE.sub("[email]", text)
     return PHONE_RE.sub("[phone]", text)
+
+
+def summary_text(trace: CallTrace, findings: list, url: str | None = None) -> str:
+    """A short plain-text summary to paste into a ticket: what happened and the findings, no personal data
+    (only numbers and names already redacted at ingest, `~…` tokens, can appear; others are masked)."""
+    c = trace.call
+    started = datetime.fromtimestamp(c["started_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    lines = [f"Call {trace.call_id}: {c.get('direction')} call, outcome {c.get('outcome')}",
+             f"Portal {c.get('portal_id')}, app {c.get('app')}, SDK {c.get('sdk_version')}; started {started} UTC; "
+             f"rang in {c.get('instances')} instance(s) in {c.get('tabs')} tab(s) "
+             f"({', '.join(c.get('iframe_locations') or []) or 'location unknown'}).",
+             f"Engagement: {c.get('engagement') or 'none'} {c.get('engagement_id') or ''}".rstrip()
+             + f"; caller ID: {c.get('caller_id') or 'not asked'}; {len(trace.messages)} messages "
+               f"({len(trace.call_messages)} of the call itself).",
+             ""]
+    if not findings:
+        lines.append("Diagnosis: no problems found.")
+    else:
+        lines.append("Diagnosis (most severe first):")
+        for n, f in enumerate(findings, 1):
+            refs = ", ".join(f"#{i + 1}" for i in f.message_indexes[:6])
+            lines.append(f"{n}. [{f.severity}] {f.title}. {f.detail} What to do: {f.advice} (messages {refs})")
+    if url:
+        lines += ["", f"Replay: {url}"]
+    return scrub("\n".join(lines)) + "\n"
