@@ -14,9 +14,16 @@ ensure_data()
 PAGES = {
     "Analytics": [
         st.Page("pages/analytics/overview.py", title="Overview", icon="📊", url_path="overview", default=True),
+        st.Page("pages/analytics/engagements.py", title="Engagements & caller ID", icon="🤝", url_path="engagements"),
+        st.Page("pages/analytics/iframes.py", title="Iframes & tabs", icon="🪟", url_path="iframes"),
+        st.Page("pages/analytics/funnel.py", title="Lifecycle funnel", icon="🔻", url_path="funnel"),
+        st.Page("pages/analytics/calls.py", title="Calls", icon="📋", url_path="calls"),
+        st.Page("pages/analytics/beta_report.py", title="Beta report", icon="📝", url_path="beta-report"),
     ],
     "Support": [
-        st.Page("pages/replay.py", title="Call replay", icon="🎞️", url_path="replay"),
+        st.Page("pages/support/replay.py", title="Call replay", icon="🎞️", url_path="replay"),
+        st.Page("pages/support/imports.py", title="Imports", icon="📥", url_path="imports"),
+        st.Page("pages/support/live.py", title="Live", icon="🔴", url_path="live"),
     ],
 }
 page = st.navigation(PAGES)

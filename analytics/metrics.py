@@ -85,7 +85,7 @@ _DIMENSION_KEY = """CASE $dimension
     WHEN 'portal' THEN portal_id::VARCHAR
     WHEN 'app' THEN app
     WHEN 'sdk_version' THEN sdk_version
-    WHEN 'iframe_location' THEN coalesce(array_to_string(iframe_locations, ' + '), '(unknown)')
+    WHEN 'iframe_location' THEN coalesce(nullif(array_to_string(iframe_locations, ' + '), ''), '(unknown)')
     WHEN 'direction' THEN direction
     WHEN 'user' THEN user_id::VARCHAR
 END"""
@@ -137,6 +137,13 @@ def counts_behind(row) -> "pd.DataFrame":  # noqa: F821
          "denominator": int(row[den]), "definition": RATE_HELP[name]}
         for name, (num, den) in RATE_PARTS.items()
     ])
+
+
+def summed_rate(frame, rate: str) -> tuple[float | None, int, int]:
+    """A rate over all rows of a TREND_SQL / BREAKDOWN_SQL result (numerator and denominator added up, which is
+    the rate over the whole filter), with its numerator and denominator; saves running KPIS_SQL as well."""
+    num, den = (int(frame[column].sum()) if len(frame) else 0 for column in RATE_PARTS[rate])
+    return (num / den if den else None), num, den
 
 
 BREAKDOWN_VIEW_COLUMNS = ["key", "calls", "inbound", "outbound", "answer_rate", "miss_rate", "dropped_rate",

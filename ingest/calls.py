@@ -21,7 +21,8 @@ tabs is one call. The outcome rules, in the order they are tried (CALLS_SQL, `ou
 
 HubSpot's replies carry no externalCallId (only the SYNC handshake pairs by messageId): CREATE_ENGAGEMENT_*,
 CALLER_ID_MATCH_* and NAVIGATE_TO_RECORD* belong to the latest call started in the same instance at or before
-them; UPDATE_ENGAGEMENT_* and FINALIZE_ENGAGEMENT_* to the call holding that engagementId. Lifecycle messages
+them; UPDATE_ENGAGEMENT_* and FINALIZE_ENGAGEMENT_* to the call holding that engagementId, or, when they carry
+none (failures are `{error: {message}}`), to the latest CALL_COMPLETED / FINALIZE_ENGAGEMENT in the instance. Lifecycle messages
 sent without an externalCallId (CALL_ANSWERED before SDK 0.6.3) also go to the instance's latest call.
 """
 
@@ -46,6 +47,12 @@ WITH per_instance AS (
         coalesce(arg_min(sdk_version, ts) FILTER (WHERE type = 'SYNC_ACK' AND sdk_version IS NOT NULL),
                  any_value(sdk_version) FILTER (WHERE sdk_version IS NOT NULL))       AS sdk_version,
         bool_or(type = 'SYNC_ACK')                                                     AS handshake_done,
+        -- The handshake's moments: HubSpot's first SYNC (it resends until acknowledged), the app's SYNC_ACK
+        -- (onReady: the SDK is ready) and INITIALIZED.
+        min(ts) FILTER (WHERE type = 'SYNC')                                           AS first_sync_at,
+        min(ts) FILTER (WHERE type = 'SYNC_ACK')                                       AS ready_at,
+        min(ts) FILTER (WHERE type = 'INITIALIZED')                                    AS initialized_at,
+        list(ts ORDER BY ts) FILTER (WHERE type = 'USER_UNAVAILABLE')                  AS unavailable_at,
         min(ts) FILTER (WHERE type = 'PAGEHIDE')                                       AS pagehide_at,
         count(*)                                                                       AS events
     FROM events
@@ -109,10 +116,24 @@ by_engagement AS (
     WHERE e.type IN ('UPDATE_ENGAGEMENT_SUCCEEDED', 'UPDATE_ENGAGEMENT_FAILED', 'FINALIZE_ENGAGEMENT_SUCCEEDED',
                      'FINALIZE_ENGAGEMENT_FAILED', 'PUBLISH_TO_CHANNEL_SUCCEEDED', 'PUBLISH_TO_CHANNEL_FAILED')
 ),
+completions AS (
+    SELECT instance, ts, call_id FROM named
+    WHERE type IN ('CALL_COMPLETED', 'FINALIZE_ENGAGEMENT', 'PUBLISH_TO_CHANNEL')
+),
+by_reply_order AS (
+    -- HubSpot's failure shape is {error: {message}}, with no engagementId: such an UPDATE_/FINALIZE_/PUBLISH_*
+    -- reply answers the latest CALL_COMPLETED / FINALIZE_ENGAGEMENT / PUBLISH_TO_CHANNEL sent in its instance.
+    SELECT e.*, c.call_id, 'order' AS tied_by
+    FROM events e ASOF JOIN completions c ON e.instance = c.instance AND e.ts >= c.ts
+    WHERE e.type IN ('UPDATE_ENGAGEMENT_SUCCEEDED', 'UPDATE_ENGAGEMENT_FAILED', 'FINALIZE_ENGAGEMENT_SUCCEEDED',
+                     'FINALIZE_ENGAGEMENT_FAILED', 'PUBLISH_TO_CHANNEL_SUCCEEDED', 'PUBLISH_TO_CHANNEL_FAILED')
+      AND NOT EXISTS (SELECT 1 FROM engagement_owner o WHERE o.engagement_id = e.engagement_id)
+),
 tied AS (
     SELECT * FROM named
     UNION ALL BY NAME SELECT * FROM by_order
     UNION ALL BY NAME SELECT * FROM by_engagement
+    UNION ALL BY NAME SELECT * FROM by_reply_order
 )
 -- One row per (call, message): which messages belong to which call, and by which rule (`tied_by`).
 SELECT call_id, event_key, ts, load_id, line_no, instance, tab, app, direction, type, tied_by, call_end_status,
@@ -158,6 +179,8 @@ agg AS (
         count(DISTINCT instance) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS instances_rang,
         count(DISTINCT tab) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS tabs_rang,
         list(DISTINCT instance)                                                        AS instance_ids,
+        arg_min(instance, ts) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS first_instance,
+        bool_or(type IN ('FINALIZE_ENGAGEMENT', 'PUBLISH_TO_CHANNEL'))                  AS finalized,
         any_value(app) FILTER (WHERE app IS NOT NULL)                                  AS app,
         any_value(from_number) FILTER (WHERE from_number IS NOT NULL)                  AS from_number,
         any_value(to_number) FILTER (WHERE to_number IS NOT NULL)                      AS to_number,
@@ -195,6 +218,21 @@ involved AS (
            count(DISTINCT i.tab)                            AS tabs
     FROM agg a, unnest(a.instance_ids) AS u(instance_id) JOIN instances i ON i.instance = u.instance_id
     GROUP BY a.call_id
+),
+recreated AS (
+    -- Iframes re-created mid-call: instances in a tab where the call rang that went away (page unload, or a newer
+    -- instance started) after its first ring and by its end, and that a newer instance in the same tab replaced.
+    -- Each is a HubSpot page navigation re-mounting the iframe while the call was on (inbound-calling guide).
+    SELECT r.call_id, count(DISTINCT n.instance) AS iframes_recreated
+    FROM (SELECT DISTINCT call_id, tab FROM msgs
+          WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED') AND tab IS NOT NULL) r
+    JOIN agg a USING (call_id)
+    LEFT JOIN carriers c USING (call_id)
+    JOIN instances n ON n.tab = r.tab AND n.replaced_at IS NOT NULL AND n.went_away_at > a.started_at
+     AND n.went_away_at <= coalesce(a.ended_at, a.completed_at, a.transferred_at,
+                                    CASE WHEN c.carriers > 0 AND c.carriers = c.carriers_gone THEN c.went_away_at END,
+                                    a.last_event_at)
+    GROUP BY r.call_id
 ),
 availability AS (
     -- The user's last availability message in the ringing instance before the call arrived.
@@ -242,6 +280,8 @@ shaped AS (
         a.tabs_rang                                                  AS tabs,
         len(a.instance_ids)                                          AS instances_involved,
         coalesce(av.arrived_while_unavailable, false)                AS arrived_while_unavailable,
+        coalesce(rc.iframes_recreated, 0)                            AS iframes_recreated,
+        a.first_instance, a.finalized,
         CASE WHEN a.ended_at IS NULL AND a.completed_at IS NULL AND a.transferred_at IS NULL
               AND c.carriers > 0 AND c.carriers = c.carriers_gone THEN c.went_away_at END AS went_away_at,
         a.from_number, a.to_number, a.messages,
@@ -251,6 +291,7 @@ shaped AS (
     LEFT JOIN involved v USING (call_id)
     LEFT JOIN carriers c USING (call_id)
     LEFT JOIN availability av USING (call_id)
+    LEFT JOIN recreated rc USING (call_id)
 )
 SELECT
     * EXCLUDE (no_end, carriers_gone),

@@ -249,3 +249,16 @@ def test_load_order_does_not_change_calls(db, tmp_path):
     other.load(first, second)
     assert db.calls() == other.calls()
     assert db.calls()["x1"]["outcome"] == "dropped"
+
+
+def test_update_engagement_failure_without_an_engagement_id_belongs_to_the_completed_call(db, log):
+    a = Tab(log, "tab-a").iframe("remote", at=T0)
+    a.ring("u1"); a.engagement(9500); a.send("CALL_ANSWERED", externalCallId="u1")
+    a.end("u1", "COMPLETED", 9500, at=a.now + MIN); a.complete("u1", 9500)
+    a.recv("UPDATE_ENGAGEMENT_FAILED", error={"message": "Property hs_call_duration is invalid"})
+    a.ring("u2", at=a.now + MIN); a.engagement(9501); a.end("u2", "MISSED", 9501); a.complete("u2", 9501)
+    a.recv("UPDATE_ENGAGEMENT_SUCCEEDED", engagementId=9501)
+    db.load(log)
+    calls = db.calls()
+    assert db.sql("SELECT update_engagement_failed FROM calls ORDER BY external_call_id") == [(True,), (False,)]
+    assert calls["u1"]["outcome"] == "answered"

@@ -1,0 +1,79 @@
+"""Beta report: the inbound-calling beta feedback report for the sidebar's filters, previewed and downloadable.
+
+The preview walks the same blocks the HTML and Markdown files are made of, so what you read is what you send;
+`python -m ingest report` writes the same files.
+"""
+
+from pathlib import Path
+from urllib.parse import urljoin
+
+import streamlit as st
+
+from analytics import report_strings as s
+from analytics.db import connect_reader
+from analytics.filters import Filters
+from analytics.report import CURRENT, DEFAULT_TAG, Report, build_report, notes_version
+from analytics.report_render import FORMATS, blocks, figures, file_name, header_lines, md_table, render
+from ingest.errors import CallscopeError
+from ui import strings
+from ui.data import RESULT_TTL_S, db_path, generation
+from ui.filters import current
+
+
+@st.cache_data(ttl=RESULT_TTL_S, max_entries=16, show_spinner=False)
+def _report(path: str, gen: tuple[int, int], notes: int | None, f: Filters, tag: str, personal: bool) -> Report:
+    with connect_reader(Path(path)) as con:
+        return build_report(con, f, db_path=Path(path), tag=tag, include_personal=personal)
+
+
+st.title(s.PAGE_TITLE)
+st.caption(s.PAGE_CAPTION)
+f = current()
+if f is None or generation() is None:
+    st.info(strings.NO_DATA)
+    st.stop()
+
+left, right = st.columns([1, 2], vertical_alignment="bottom")
+tag = left.text_input(s.TAG_LABEL, value=DEFAULT_TAG, help=s.TAG_HELP, key="report_tag").strip() or DEFAULT_TAG
+personal = right.toggle(s.INCLUDE_PERSONAL, value=False, help=s.INCLUDE_PERSONAL_HELP, key="report_personal")
+try:
+    report = _report(str(db_path()), generation(), notes_version(db_path()), f, tag, personal)
+except CallscopeError as exc:  # a tag that cannot be one, or the notes file busy for longer than a moment
+    st.error(f"{exc.message}. {exc.hint}")
+    st.stop()
+if not report.kpis[CURRENT]["calls"]:
+    st.info(strings.EMPTY_FILTER)
+    st.stop()
+
+subtitle, scope = header_lines(report)
+st.markdown(f"**{subtitle}**  \n{scope}")
+base_url = urljoin(st.context.url, ".") if st.context.url else ""  # downloaded files link back to this dashboard
+for column, name in zip(st.columns(len(FORMATS)), FORMATS):
+    column.download_button(
+        s.DOWNLOAD.format(label=s.FORMAT_LABELS[name]), data=lambda name=name: render(report, name, base_url),
+        file_name=file_name(report, name), mime=FORMATS[name][0], help=s.DOWNLOAD_HELP[name],
+        key=f"download_{name}", on_click="ignore", icon=":material/download:", width="stretch")
+st.caption(s.LINKS_TO.format(base=base_url or "replay?call=…"))
+if personal:
+    st.warning(s.WITH_PERSONAL)
+
+charts = figures(report)
+for block in blocks(report):
+    if block.kind == "h2":
+        st.subheader(block.text)
+    elif block.kind == "p":
+        st.markdown(block.text)
+    elif block.kind == "ul":
+        st.markdown("\n".join(f"- {item}" for item in block.items))
+    elif block.kind == "tiles":
+        columns = st.columns(4)
+        for i, tile in enumerate(block.items):
+            color = "off" if tile.tone is None or tile.higher_is_better is None else (
+                "normal" if tile.higher_is_better else "inverse")
+            columns[i % 4].metric(tile.label, tile.value, tile.delta if tile.delta != "–" else None, delta_color=color,
+                                  help=s.VS_PREVIOUS.format(days=f.days))
+    elif block.kind == "table":
+        st.markdown(md_table(block.table))
+    elif block.kind == "chart":
+        st.markdown(f"**{block.items[0]}**")
+        st.plotly_chart(charts[block.text], width="stretch", key=f"report_chart_{block.text}")

@@ -1,0 +1,83 @@
+"""Lifecycle funnel: SYNC → ready → INITIALIZED → started → engagement → answered → ended → completed → finalized,
+per call and direction, with the calls lost at each step; then time to ready and handshakes that never completed."""
+
+import streamlit as st
+
+from analytics import funnel
+from analytics.funnel import HANDSHAKE_DIMENSIONS, HELP, funnel_steps, ready_bins, ready_stats, steps_help
+from ui import strings
+from ui.charts_analytics import funnel as funnel_chart, share_histogram
+from ui.data import run
+from ui.drilldown import clicked, picked_row, show_calls
+from ui.filters import current
+from ui.tables import PCT
+
+st.title(strings.FUNNEL_TITLE)
+st.caption(strings.CLICK_FOR_CALLS)
+f = current()
+if f is None:
+    st.info(strings.NO_DATA)
+    st.stop()
+
+counts = run(funnel.FUNNEL_SQL, **f.params())
+if counts.empty:
+    st.info(strings.EMPTY_FILTER)
+    st.stop()
+
+offered = [d for d in ("inbound", "outbound") if not f.directions or d in f.directions]
+choice = st.segmented_control(strings.FUNNEL_DIRECTION, offered + ([strings.FUNNEL_BOTH] if len(offered) > 1 else []),
+                              default=offered[0], key="funnel_direction") or offered[0]
+with st.expander(strings.FUNNEL_STEPS):
+    st.markdown(HELP["funnel"] + "\n\n" + steps_help())
+
+STEP_COLUMNS = {
+    "step": st.column_config.NumberColumn("#", width="small"),
+    "label": st.column_config.TextColumn("step"),
+    "passed": st.column_config.NumberColumn("passed (calls)", format="localized"),
+    "lost": st.column_config.NumberColumn("lost here (calls)", format="localized"),
+    "conversion": st.column_config.NumberColumn("conversion from the step before", format=PCT),
+    "of_all": st.column_config.NumberColumn("of all calls", format=PCT),
+}
+directions = offered if choice == strings.FUNNEL_BOTH else [choice]
+for direction, column in zip(directions, st.columns(len(directions))):
+    with column:
+        steps = funnel_steps(counts, direction)
+        if not steps["passed"].iloc[0] and not steps["lost"].iloc[0]:
+            st.info(strings.FUNNEL_NO_CALLS.format(direction=direction))
+            continue
+        point = clicked(funnel_chart(steps, direction), f"funnel_{direction}")
+        st.caption(strings.FUNNEL_TABLE_HELP)
+        row = picked_row(steps[list(STEP_COLUMNS)], f"funnel_table_{direction}", column_config=STEP_COLUMNS)
+    if point or row is not None:
+        step, lost = (int(point[0]), point[1] == "lost") if point else (int(row["step"]), True)
+        label = steps.loc[steps["step"] == step, "label"].iloc[0]
+        with column:
+            calls = run(funnel.DRILL_SQL, **f.params(), direction=direction, step=step, lost=lost)
+            show_calls(calls, f"{direction} calls {'lost at' if lost else 'that passed'} “{label}”",
+                       f"funnel_drill_{direction}")
+
+st.subheader(strings.HANDSHAKES_TITLE, help=HELP["ready"])
+st.caption(strings.NOT_DIRECTION)
+by = st.segmented_control(strings.HANDSHAKES_BY, list(HANDSHAKE_DIMENSIONS), format_func=HANDSHAKE_DIMENSIONS.get,
+                          default="iframe_location", key="handshakes_by") or "iframe_location"
+ready = run(funnel.READY_SQL, **f.params(), dimension=by)
+total = ready_stats(ready)
+if not total["instances"]:
+    st.info(strings.NO_INSTANCES)
+    st.stop()
+cols = st.columns(4)
+cols[0].metric("SDK instances", f"{total['instances']:,}", help=HELP["ready"])
+cols[1].metric("Never ready", f"{total['never_ready']:,}", help=HELP["never_ready"])
+for column, label, value in ((cols[2], "Time to ready, median", total["median_ms"]),
+                             (cols[3], "Time to ready, p90", total["p90_ms"])):
+    column.metric(label, f"{value:,.0f} ms" if value is not None else "–", help=HELP["ready"])
+st.plotly_chart(share_histogram(ready_bins(ready), [label for _, label in funnel.READY_BINS], HANDSHAKE_DIMENSIONS[by],
+                                "first SYNC → SYNC_ACK"), width="stretch", key="time_to_ready")
+with st.expander(f"{strings.NEVER_READY_TITLE} ({total['never_ready']:,})"):
+    never = run(funnel.NEVER_READY_SQL, **f.params())
+    if never.empty:
+        st.success(strings.ALL_HANDSHAKES_DONE)
+    else:
+        st.dataframe(never, hide_index=True, width="stretch", column_config={
+            "started": st.column_config.DatetimeColumn(f"started ({f.tz})", format="YYYY-MM-DD HH:mm:ss"),
+            "waited_ms": st.column_config.NumberColumn("SYNC seen for (ms)")})

@@ -1,0 +1,39 @@
+"""Clicks to calls for the analytics pages: a chart point or a table row, then the calls behind it (ui.drill)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics.explorer import DRILL_LIMIT
+from ui import strings
+from ui.drill import calls_table
+
+
+def clicked(fig: go.Figure, key: str) -> list | None:
+    """Draw a clickable chart; the `customdata` of the point clicked (every builder in ui.charts_analytics puts the
+    drill keys there as a list), or None."""
+    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key=key)
+    points = [p for p in (event.selection.points if event else []) if p.get("customdata") is not None]
+    if not points:
+        return None
+    data = points[0]["customdata"]
+    return list(data) if isinstance(data, (list, tuple)) else [data]
+
+
+def picked_row(frame: pd.DataFrame, key: str, **options) -> pd.Series | None:
+    """A table whose rows can be selected one at a time; the selected row, or None."""
+    event = st.dataframe(frame, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+                         key=key, **options)
+    rows = event.selection.rows if event else []
+    return frame.iloc[rows[0]] if rows and rows[0] < len(frame) else None
+
+
+def show_calls(calls: pd.DataFrame, title: str, key: str) -> None:
+    """The calls behind a number, each linking to its replay."""
+    st.markdown(strings.DRILL_TITLE.format(title=title, n=len(calls), more="+" if len(calls) >= DRILL_LIMIT else ""))
+    if calls.empty:
+        st.info(strings.EMPTY_FILTER)
+        return
+    calls_table(calls, key)
