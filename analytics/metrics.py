@@ -35,7 +35,7 @@ HIGHER_IS_BETTER = {
 }
 
 # Numerators and denominators, so every rate can show the counts behind it.
-_COUNTS = """
+COUNTS_SQL = """
     count(*)                                                                        AS calls,
     count(*) FILTER (WHERE direction = 'inbound')                                   AS inbound,
     count(*) FILTER (WHERE direction = 'outbound')                                  AS outbound,
@@ -56,7 +56,7 @@ _COUNTS = """
     quantile_cont(time_to_answer_ms, 0.9) / 1000.0                                  AS tta_p90_s
 """
 
-_RATES = """
+RATES_SQL = """
     answered_inbound / nullif(offered, 0)            AS answer_rate,
     missed / nullif(offered, 0)                      AS miss_rate,
     dropped / nullif(known, 0)                       AS dropped_rate,
@@ -67,17 +67,17 @@ _RATES = """
 
 KPIS_SQL = f"""
 WITH f AS ({FILTERED_CALLS_SQL}),
-counts AS (SELECT {_COUNTS} FROM f)
-SELECT *, {_RATES} FROM counts
+counts AS (SELECT {COUNTS_SQL} FROM f)
+SELECT *, {RATES_SQL} FROM counts
 """
 
 TREND_SQL = f"""
 WITH f AS ({FILTERED_CALLS_SQL}),
 counts AS (
-    SELECT date_trunc($bucket, started_local) AS bucket, {_COUNTS}
+    SELECT date_trunc($bucket, started_local) AS bucket, {COUNTS_SQL}
     FROM f GROUP BY ALL
 )
-SELECT *, {_RATES} FROM counts ORDER BY bucket
+SELECT *, {RATES_SQL} FROM counts ORDER BY bucket
 """
 
 # Breakdowns by one dimension; `$dimension` picks the column (a fixed set, see DIMENSIONS), never user SQL.
@@ -96,8 +96,8 @@ keyed AS (
     SELECT *, {_DIMENSION_KEY} AS key
     FROM f
 ),
-counts AS (SELECT coalesce(key, '(unknown)') AS key, {_COUNTS} FROM keyed GROUP BY ALL)
-SELECT *, {_RATES} FROM counts ORDER BY calls DESC
+counts AS (SELECT coalesce(key, '(unknown)') AS key, {COUNTS_SQL} FROM keyed GROUP BY ALL)
+SELECT *, {RATES_SQL} FROM counts ORDER BY calls DESC
 """
 DIMENSIONS = {"portal": "Portal", "app": "App", "sdk_version": "SDK version", "iframe_location": "Iframe location",
               "direction": "Direction", "user": "User"}

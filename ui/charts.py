@@ -28,7 +28,7 @@ def outcome_trend(trend: pd.DataFrame, bucket: str, tz: str, rates: dict[str, st
     for column, label in rates.items():
         fig.add_scatter(x=trend["bucket"], y=trend[column] * 100, name=label, mode="lines+markers",
                         secondary_y=True, line=dict(width=2))
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", hovermode="closest")  # a click picks the segment under the pointer
     fig.update_xaxes(title_text=f"{bucket} ({tz})")
     fig.update_yaxes(title_text="calls (count)", secondary_y=False)
     fig.update_yaxes(title_text="rate (%)", secondary_y=True, rangemode="tozero", showgrid=False)

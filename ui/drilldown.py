@@ -8,7 +8,7 @@ import streamlit as st
 
 from analytics.explorer import DRILL_LIMIT
 from ui import strings
-from ui.drill import calls_table
+from ui.drill import show_calls  # noqa: F401 (pages import it from here)
 
 
 def clicked(fig: go.Figure, key: str) -> list | None:
@@ -30,10 +30,3 @@ def picked_row(frame: pd.DataFrame, key: str, **options) -> pd.Series | None:
     return frame.iloc[rows[0]] if rows and rows[0] < len(frame) else None
 
 
-def show_calls(calls: pd.DataFrame, title: str, key: str) -> None:
-    """The calls behind a number, each linking to its replay."""
-    st.markdown(strings.DRILL_TITLE.format(title=title, n=len(calls), more="+" if len(calls) >= DRILL_LIMIT else ""))
-    if calls.empty:
-        st.info(strings.EMPTY_FILTER)
-        return
-    calls_table(calls, key)

@@ -51,7 +51,7 @@ event = st.dataframe(
                   "engagement_id", "tags", *[c for c in shown.columns if c not in FIRST_COLUMNS]],
     column_config={
         "replay": st.column_config.LinkColumn(strings.CALL_ID, display_text=r"\?call=(.*)", width="medium"),
-        "started": st.column_config.DatetimeColumn(f"{strings.STARTED} ({f.tz})", format="YYYY-MM-DD HH:mm:ss"),
+        "started": st.column_config.DatetimeColumn(strings.STARTED.format(tz=f.tz), format="YYYY-MM-DD HH:mm:ss"),
         "portal_id": st.column_config.NumberColumn("portal", format="%d"),
         "user_id": st.column_config.NumberColumn("user", format="%d"),
         "engagement_id": st.column_config.NumberColumn("engagement id", format="%d"),
