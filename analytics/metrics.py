@@ -17,6 +17,8 @@ Definitions (a call counts once however many tabs or instances it rang in; outco
 
 from __future__ import annotations
 
+import pandas as pd
+
 from analytics.filters import FILTERED_CALLS_SQL
 
 RATE_HELP = {
@@ -128,10 +130,8 @@ RATE_PARTS = {
 }
 
 
-def counts_behind(row) -> "pd.DataFrame":  # noqa: F821
+def counts_behind(row) -> pd.DataFrame:
     """One line per rate: its value, numerator, denominator and definition."""
-    import pandas as pd
-
     return pd.DataFrame([
         {"rate": name.replace("_", " "), "value": row[name], "numerator": int(row[num]),
          "denominator": int(row[den]), "definition": RATE_HELP[name]}

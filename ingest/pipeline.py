@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import threading
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator
@@ -51,12 +52,13 @@ def _unchunk(chunks: Iterator[list[Event | Reject]]) -> Iterator[Event | Reject]
 
 
 def make_pool(total_bytes: int) -> ProcessPoolExecutor | None:
-    """A parsing pool for big imports; None (parse in-process) for small ones or a one-core machine."""
-    if total_bytes < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
+    """A parsing pool for big imports from a single-threaded process (the CLI); None means parse in-process.
+
+    Forking a process that runs other threads (Streamlit's first-run demo build, the collector's flusher) can copy
+    a lock some thread holds into the child and deadlock it, and spawn/forkserver re-import the caller's main
+    module; so threaded callers parse in-process. The pool is made before the writer opens DuckDB, so no DuckDB
+    thread is ever forked.
+    """
+    if total_bytes < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
         return None
-    # forkserver, not fork: callers can be threaded (Streamlit's first-run demo build, the collector's flusher),
-    # and forking a threaded process can copy a held lock into the child and deadlock it. The server process starts
-    # clean once, with the parser preloaded, and forks workers from there.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ingest.parse"])
-    return ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
+    return ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork"))

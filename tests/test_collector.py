@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
+
 import signal
 import subprocess
 import sys

@@ -194,7 +194,11 @@ def test_parsing_on_a_second_process_stores_exactly_what_in_process_parsing_does
     serial.load(*files)
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(pipeline, "CHUNK_LINES", 97)  # many chunks, boundaries anywhere
+    monkeypatch.setattr(pipeline.threading, "active_count", lambda: 1)  # other tests may leave threads behind
+    pools = []
+    monkeypatch.setattr("ingest.load.make_pool", lambda n: pools.append(pipeline.make_pool(n)) or pools[-1])
     result = parallel.load(*files)
+    assert pools and pools[0] is not None
     assert result.counts.loaded > 5_000
     for table in ("events", "calls", "instances"):
         query = f"SELECT * EXCLUDE (load_id) FROM {table} ORDER BY ALL" if table == "events" else \
@@ -202,22 +206,24 @@ def test_parsing_on_a_second_process_stores_exactly_what_in_process_parsing_does
         assert serial.sql(query) == parallel.sql(query), table
 
 
-def test_a_threaded_caller_can_use_the_parsing_pool(tmp_path, monkeypatch):
-    # Streamlit's first-run build and the collector's flusher call load_sources from threads.
+def test_a_threaded_caller_parses_in_process(tmp_path, monkeypatch):
+    # Streamlit's first-run build and the collector's flusher call load_sources from threads: no fork there.
     import threading
 
     from ingest import pipeline
     from tests.conftest import Db
 
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
+    main_thread_pool = pipeline.make_pool(10**9)
+    assert main_thread_pool is not None  # this (main) thread alone would get a pool
+    main_thread_pool.shutdown()
+    pools, results = [], []
+    real_make_pool = pipeline.make_pool
+    monkeypatch.setattr("ingest.load.make_pool", lambda n: pools.append(real_make_pool(n)) or pools[-1])
     db = Db(tmp_path)
-    busy = threading.Event()
-    spinner = threading.Thread(target=lambda: busy.wait(30), daemon=True)  # another live thread, as in a server
-    spinner.start()
-    results = []
     worker = threading.Thread(target=lambda: results.append(db.load(call_log())))
     worker.start()
     worker.join(timeout=60)
-    busy.set()
     assert not worker.is_alive(), "the import hung"
+    assert pools == [None]
     assert results[0].counts.loaded == len(call_log().records)

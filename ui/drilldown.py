@@ -6,8 +6,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics.explorer import DRILL_LIMIT
-from ui import strings
 from ui.drill import show_calls  # noqa: F401 (pages import it from here)
 
 

@@ -83,3 +83,12 @@ def filter_bar() -> Filters | None:
 
 def current() -> Filters | None:
     return st.session_state.get(_KEY)
+
+
+def current_or_stop() -> Filters:
+    """The current filters; with no data at all, the page says how to get some and stops here."""
+    f = current()
+    if f is None:
+        st.info(strings.NO_DATA)
+        st.stop()
+    return f

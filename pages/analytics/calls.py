@@ -9,13 +9,10 @@ from ingest.calls import OUTCOMES
 from ui import strings
 from ui.data import db_path, run
 from ui.drill import REPLAY_URL
-from ui.filters import current
+from ui.filters import current_or_stop
 
 st.title(strings.CALLS_TITLE)
-f = current()
-if f is None:
-    st.info(strings.NO_DATA)
-    st.stop()
+f = current_or_stop()
 
 users = run(explorer.USERS_SQL, **f.params())
 tags = annotations.all_tags(db_path())

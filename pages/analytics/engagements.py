@@ -9,14 +9,11 @@ from ui import strings
 from ui.charts_analytics import caller_id_mix, engagement_trend, latency_boxes
 from ui.data import run
 from ui.drilldown import clicked, picked_row, show_calls
-from ui.filters import current
+from ui.filters import current_or_stop
 
 st.title(strings.ENGAGEMENTS_TITLE)
 st.caption(strings.CLICK_FOR_CALLS)
-f = current()
-if f is None:
-    st.info(strings.NO_DATA)
-    st.stop()
+f = current_or_stop()
 
 trend = run(metrics.TREND_SQL, **f.params(), bucket=f.bucket)  # its counts add up to the period's rates
 if trend.empty:

@@ -9,15 +9,12 @@ from ui import strings
 from ui.charts_analytics import funnel as funnel_chart, share_histogram
 from ui.data import run
 from ui.drilldown import clicked, picked_row, show_calls
-from ui.filters import current
+from ui.filters import current_or_stop
 from ui.tables import PCT
 
 st.title(strings.FUNNEL_TITLE)
 st.caption(strings.CLICK_FOR_CALLS)
-f = current()
-if f is None:
-    st.info(strings.NO_DATA)
-    st.stop()
+f = current_or_stop()
 
 counts = run(funnel.FUNNEL_SQL, **f.params())
 if counts.empty:

@@ -12,14 +12,11 @@ from ui.charts_analytics import CALLING_WINDOW_COLORS, availability, locations_b
 from ui.data import run
 from ui.drill import drill as metrics_drill
 from ui.drilldown import clicked, show_calls
-from ui.filters import current
+from ui.filters import current_or_stop
 
 st.title(strings.IFRAMES_TITLE)
 st.caption(f"{strings.CLICK_FOR_CALLS} {strings.NOT_DIRECTION}")
-f = current()
-if f is None:
-    st.info(strings.NO_DATA)
-    st.stop()
+f = current_or_stop()
 
 summary = run(iframes.SUMMARY_SQL, **f.params()).iloc[0]
 if not summary["calls"] and not summary["instances"]:

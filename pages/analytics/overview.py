@@ -8,14 +8,11 @@ from ui import strings
 from ui.charts import outcome_trend
 from ui.data import run
 from ui.drill import drill
-from ui.filters import current
+from ui.filters import current_or_stop
 from ui.tables import METRIC_COLUMNS
 
 st.title("Overview")
-f = current()
-if f is None:
-    st.info(strings.NO_DATA)
-    st.stop()
+f = current_or_stop()
 
 now = run(metrics.KPIS_SQL, **f.params()).iloc[0]
 before = run(metrics.KPIS_SQL, **f.previous().params()).iloc[0]
