@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, help="folder for the log files (default: data/demo beside --db)")
     _db_arg(demo)
 
+    derive = sub.add_parser("derive", help="Rebuild instances and calls from the stored events.",
+                            description="Rebuild the instances, call_messages and calls tables from the stored "
+                                        "events (after upgrading Callscope), and publish a new snapshot.")
+    _db_arg(derive)
+
     bench = sub.add_parser("bench", help="Benchmark the loader against DuckDB's read_json (not a test).",
                            description="Load the same generated log with Callscope and with DuckDB's read_json, "
                                        "each in a fresh process; print medians and ratios.")
@@ -125,7 +130,7 @@ def _day(text: str):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench,
+        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench, "derive": cmd_derive,
                 "serve": cmd_serve, "report": cmd_report}[args.command](args)
     except CallscopeError as exc:
         err.print(strings.ERROR.format(error=exc), markup=False)
@@ -228,4 +233,19 @@ def cmd_report(args: argparse.Namespace) -> int:
             err.print(report_strings.CLI_WROTE.format(path=path), markup=False)
     for sentence in report.summary:
         err.print(sentence, markup=False)
+    return 0
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    import time
+
+    from ingest.calls import derive
+    from ingest.store import Writer
+
+    started = time.perf_counter()
+    with Writer(args.db) as writer:
+        derive(writer.con)
+        writer.publish()
+        calls = writer.con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    err.print(strings.DERIVED.format(calls=calls, seconds=time.perf_counter() - started), markup=False)
     return 0

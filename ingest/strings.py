@@ -6,3 +6,4 @@ LOAD_REJECT_HINT = "Rejected lines are kept with their reasons in the `rejects` 
 DEMO_WRITING = "Writing demo capture logs ({days} days, about {calls:,} calls) to {folder}"
 NO_CALLS = "No calls match."
 ERROR = "Error: {error}"
+DERIVED = "Derived {calls:,} calls from the stored events ({seconds:.1f} s); the dashboard sees them now."
