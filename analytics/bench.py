@@ -72,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
                 cold.append(_time_page(con, queries, f))
                 warm.append(_time_page(con, queries, f))
         print(f"{page:<26}{len(queries):>8}{statistics.median(cold) * 1000:>10.0f}{statistics.median(warm) * 1000:>10.0f}")
+
+    from analytics.report import build_report  # the Beta report page builds the whole report for the period
+
+    cold, warm = [], []
+    for _ in range(args.repeat):
+        with connect_reader(args.db) as con:
+            for runs in (cold, warm):
+                start = time.perf_counter()
+                build_report(con, f, db_path=args.db)
+                runs.append(time.perf_counter() - start)
+    print(f"{'Beta report (whole report)':<26}{'-':>8}{statistics.median(cold) * 1000:>10.0f}"
+          f"{statistics.median(warm) * 1000:>10.0f}")
     return 0
 
 
