@@ -32,9 +32,7 @@ else:
     rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
     con.close()
 seconds = time.perf_counter() - start
-# this process plus its largest child (the parsing workers), an upper bound of the peak they held together
-peak_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-           + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * (1 if kind == "callscope" else 0)) / 1024
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_mb": peak_mb}))
 """
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -13,7 +11,6 @@ from typing import Callable, Iterator
 
 from ingest.errors import NotALog
 from ingest.parse import Event, Reject, parse_lines
-from ingest.pipeline import make_pool, parse_parallel
 from ingest.read import STDIN, RawLine, read_lines
 from ingest.redact import Redactor, load_key
 from ingest.store import LoadCounts, Writer
@@ -75,15 +72,14 @@ def load_sources(
     names = [s if s == STDIN else str(Path(s).resolve()) for s in sources]
     reasons: dict[str, int] = {}
     _sniff_files(sources)
-    pool = make_pool(sum(os.path.getsize(s) for s in sources if s != STDIN))
-    with pool or contextlib.nullcontext(), Writer(db_path) as writer:
+    with Writer(db_path) as writer:
         load_id = writer.begin_load(tool, names, redact)
         counts = LoadCounts()
         try:
             for source, name in zip(sources, names):
                 counter = [0]
                 lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
-                items = _sniffed(source, parse_parallel(lines, redactor, pool))
+                items = _sniffed(source, parse_lines(lines, redactor))
                 writer.write(load_id, _count_reasons(items, reasons), counts)
         except BaseException:
             writer.finish_load(load_id, counts, started, status="failed")

@@ -252,11 +252,6 @@ def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> I
     return place_instances(parse_line(raw, redactor) for raw in lines)
 
 
-def parse_chunk(lines: list[RawLine], redactor: Redactor | None = None) -> list[Event | Reject]:
-    """`parse_line` over a chunk (what a worker process runs; instances are placed afterwards, in order)."""
-    return [parse_line(raw, redactor) for raw in lines]
-
-
 def place_instances(items: Iterable[Event | Reject]) -> Iterator[Event | Reject]:
     """Give events that lack `instance` and a usable messageId the instance they belong to.
 
