@@ -10,6 +10,9 @@ OUTCOME_COLORS = {"answered": "#2e9e5b", "missed": "#e8a33d", "unanswered": "#9a
                   "dropped": "#7b3fbf", "in_progress": "#4a90d9"}
 
 
+MIN_CALLS_FOR_RATE = 10
+
+
 def layout(fig: go.Figure, *, height: int = 380) -> go.Figure:
     """Transparent background so the chart reads in light and dark themes."""
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), paper_bgcolor="rgba(0,0,0,0)",
@@ -25,11 +28,12 @@ def outcome_trend(trend: pd.DataFrame, bucket: str, tz: str, rates: dict[str, st
     for outcome in ("answered", "missed", "unanswered", "failed", "dropped"):
         fig.add_bar(x=trend["bucket"], y=trend[outcome], name=outcome, marker_color=OUTCOME_COLORS[outcome],
                     customdata=[outcome] * len(trend), secondary_y=False)
+    sparse = trend["calls"] < MIN_CALLS_FOR_RATE  # a rate over 3 calls is noise, not a trend: leave a gap
     for column, label in rates.items():
-        fig.add_scatter(x=trend["bucket"], y=trend[column] * 100, name=label, mode="lines+markers",
-                        secondary_y=True, line=dict(width=2))
+        fig.add_scatter(x=trend["bucket"], y=(trend[column] * 100).mask(sparse), name=label, mode="lines+markers",
+                        secondary_y=True, line=dict(width=2), connectgaps=False)
     fig.update_layout(barmode="stack", hovermode="closest")  # a click picks the segment under the pointer
     fig.update_xaxes(title_text=f"{bucket} ({tz})")
     fig.update_yaxes(title_text="calls (count)", secondary_y=False)
-    fig.update_yaxes(title_text="rate (%)", secondary_y=True, rangemode="tozero", showgrid=False)
+    fig.update_yaxes(title_text="rate (%)", secondary_y=True, range=[0, 100], dtick=20, showgrid=False)
     return layout(fig, height=420)

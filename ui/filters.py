@@ -15,7 +15,7 @@ from analytics.filters import DIRECTIONS, FILTER_OPTIONS_SQL, Filters
 from ui import strings
 from ui.data import run
 
-DEFAULT_DAYS = 30
+DEFAULT_DAYS = 14  # with the previous 14 days to compare against
 TIME_ZONES = ["UTC"] + sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
 _KEY = "filters"
 

@@ -139,3 +139,5 @@ LIVE_IN_PROGRESS = "In progress"
 LIVE_LAST_MESSAGE = "Last message"
 LIVE_LAST_LOAD = "Last collector load"
 LIVE_NEVER = "never"
+TREND_CAPTION = ("Click a bar segment for its calls. Rates are drawn for each {bucket} with at least {n} calls; "
+                 "fewer make noise, not a trend.")

@@ -5,7 +5,7 @@ import streamlit as st
 from analytics import metrics
 from analytics.metrics import DIMENSIONS, HIGHER_IS_BETTER, RATE_HELP
 from ui import strings
-from ui.charts import outcome_trend
+from ui.charts import MIN_CALLS_FOR_RATE, outcome_trend
 from ui.data import run
 from ui.drill import drill
 from ui.filters import current_or_stop
@@ -44,6 +44,7 @@ with st.expander(strings.COUNTS_BEHIND):
     st.dataframe(metrics.counts_behind(now), hide_index=True, width="stretch", column_config=METRIC_COLUMNS)
 
 st.subheader(strings.TREND_TITLE.format(bucket=f.bucket))
+st.caption(strings.TREND_CAPTION.format(n=MIN_CALLS_FOR_RATE, bucket=f.bucket))
 trend = run(metrics.TREND_SQL, **f.params(), bucket=f.bucket)
 fig = outcome_trend(trend, f.bucket, f.tz, {"answer_rate": "answer rate", "miss_rate": "miss rate",
                                             "dropped_rate": "dropped rate"})
