@@ -45,3 +45,18 @@ def db(tmp_path: Path) -> Db:
 @pytest.fixture
 def log() -> Log:
     return Log()
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """A small demo database built by `python -m ingest demo`, shared by the real-browser tests."""
+    import subprocess
+    import sys
+
+    from tests.browser import REPO, require_chromium
+
+    require_chromium()
+    db = tmp_path_factory.mktemp("browser-demo") / "callscope.duckdb"
+    subprocess.run([sys.executable, "-m", "ingest", "demo", "--days", "10", "--calls", "600", "--db", str(db)],
+                   cwd=REPO, check=True, capture_output=True, timeout=300)
+    return db

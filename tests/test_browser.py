@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import pytest
-
-from tests.browser import REPO, browser_page, require_chromium, screenshot, streamlit_server
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("browser") / "callscope.duckdb"
-    subprocess.run([sys.executable, "-m", "ingest", "demo", "--days", "10", "--calls", "600", "--db", str(db)],
-                   cwd=REPO, check=True, capture_output=True, timeout=300)
-    return db
+from tests.browser import browser_page, screenshot, streamlit_server
 
 
 def test_overview_renders_chart_without_exceptions(demo_db):

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import duckdb
-import pytest
 
-from tests.browser import REPO, browser_page, require_chromium, screenshot, streamlit_server
+from tests.browser import browser_page, screenshot, streamlit_server
 
 PLOT = ".js-plotly-plot .main-svg"
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    require_chromium()
-    db = tmp_path_factory.mktemp("replay-browser") / "callscope.duckdb"
-    subprocess.run([sys.executable, "-m", "ingest", "demo", "--days", "10", "--calls", "600", "--db", str(db)],
-                   cwd=REPO, check=True, capture_output=True, timeout=300)
-    return db
 
 
 def calls(db, sql: str) -> list[str]:
