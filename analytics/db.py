@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -16,6 +15,3 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None =
     """Run one parameterised statement on a reader connection and return a DataFrame."""
     return con.execute(sql, params or {}).df()
 
-
-def has_data(db_path: Path) -> bool:
-    return snapshot_generation(db_path) is not None

@@ -6,7 +6,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.drill import show_calls  # noqa: F401 (pages import it from here)
 
 
 def clicked(fig: go.Figure, key: str) -> list | None:

@@ -8,7 +8,8 @@ from analytics.engagements import CALLER_ID_KINDS, HELP, drill_params
 from ui import strings
 from ui.charts_analytics import caller_id_mix, engagement_trend, latency_boxes
 from ui.data import run
-from ui.drilldown import clicked, picked_row, show_calls
+from ui.drill import show_calls
+from ui.drilldown import clicked, picked_row
 from ui.filters import current_or_stop
 
 st.title(strings.ENGAGEMENTS_TITLE)

@@ -8,7 +8,8 @@ from analytics.funnel import HANDSHAKE_DIMENSIONS, HELP, funnel_steps, ready_bin
 from ui import strings
 from ui.charts_analytics import funnel as funnel_chart, share_histogram
 from ui.data import run
-from ui.drilldown import clicked, picked_row, show_calls
+from ui.drill import show_calls
+from ui.drilldown import clicked, picked_row
 from ui.filters import current_or_stop
 from ui.tables import PCT
 

@@ -11,7 +11,8 @@ from ui.charts_analytics import CALLING_WINDOW_COLORS, availability, locations_b
     rate_bars, recreated, ringing
 from ui.data import run
 from ui.drill import drill as metrics_drill
-from ui.drilldown import clicked, show_calls
+from ui.drill import show_calls
+from ui.drilldown import clicked
 from ui.filters import current_or_stop
 
 st.title(strings.IFRAMES_TITLE)
