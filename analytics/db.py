@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import duckdb
 import pandas as pd
 
