@@ -119,9 +119,3 @@ HELP = {
     "latency": "From the call's first INCOMING_CALL to HubSpot's first CALLER_ID_MATCH_* reply, inbound calls with a "
     "reply. Boxes: p25–p75 with the median; whiskers p5 and p95.",
 }
-
-BENCH_QUERIES = [
-    ("engagement trend", metrics.TREND_SQL, lambda f: {**f.params(), "bucket": f.bucket}),
-    ("failure messages", FAILURE_GROUPS_SQL, lambda f: f.params()),
-    ("caller id", CALLER_ID_SQL, lambda f: f.params()),
-]

@@ -76,10 +76,3 @@ def explorer_params(*, outcomes=(), users=(), tagged: list[str] | None = None, t
     `tagged=None` means no tag filter."""
     return {"outcomes": list(outcomes), "users": [int(u) for u in users], "by_tag": tagged is not None,
             "tagged": list(tagged or []), **search_params(text)}
-
-
-BENCH_QUERIES = [
-    ("calls", CALLS_SQL, lambda f: {**f.params(), **explorer_params(), "limit": EXPLORER_LIMIT}),
-    ("count", COUNT_SQL, lambda f: {**f.params(), **explorer_params()}),
-    ("users", USERS_SQL, lambda f: f.params()),
-]

@@ -162,9 +162,3 @@ HELP = {
     "never_ready": "Instances that received SYNC but never answered SYNC_ACK: the app never got ready, and HubSpot "
     "cannot talk to it.",
 }
-
-BENCH_QUERIES = [
-    ("funnel", FUNNEL_SQL, lambda f: f.params()),
-    ("time to ready", READY_SQL, lambda f: {**f.params(), "dimension": "iframe_location"}),
-    ("never ready", NEVER_READY_SQL, lambda f: f.params()),
-]

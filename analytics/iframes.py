@@ -236,13 +236,3 @@ HELP = {
     "instance as it starts, so it is not charted. Bars: inbound calls that rang after the ringing instance's last "
     "availability message said USER_UNAVAILABLE.",
 }
-
-BENCH_QUERIES = [
-    ("summary", SUMMARY_SQL, lambda f: f.params()),
-    ("locations trend", LOCATIONS_TREND_SQL, lambda f: {**f.params(), "bucket": f.bucket}),
-    ("locations by portal", LOCATIONS_BY_PORTAL_SQL, lambda f: f.params()),
-    ("ringing", RINGING_SQL, lambda f: f.params()),
-    ("dropped by location", metrics.BREAKDOWN_SQL, lambda f: {**f.params(), "dimension": "iframe_location"}),
-    ("recreated", RECREATED_SQL, lambda f: f.params()),
-    ("availability", AVAILABILITY_SQL, lambda f: {**f.params(), "bucket": f.bucket}),
-]

@@ -1,5 +1,7 @@
-"""`python -m ingest`: load logs, list derived calls, build the demo data, benchmark the loader.
+"""`python -m ingest`: load logs, list derived calls, build the demo data, derive, run the collector.
 
+Commands from the layers above (`report` in `analytics.report.cli`, `bench` in `bench.loader`) plug in as
+`Command`s that `ingest/__main__.py` passes to `main`, so this module never imports upward.
 stdout is for machines (`calls --json`); progress bars and summaries go to stderr.
 """
 
@@ -8,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -22,12 +26,21 @@ from ingest.store import DEFAULT_DB_PATH
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _db_arg(parser: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class Command:
+    """One `python -m ingest NAME` subcommand: `add` declares its arguments on the subparsers, `run` executes it
+    (imports its heavy modules itself, so `--help` and the other commands stay fast)."""
+
+    add: Callable[[argparse._SubParsersAction], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int]
+
+
+def db_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, default=DEFAULT_DB_PATH,
                         help=f"DuckDB file (default: {DEFAULT_DB_PATH.relative_to(Path.cwd()) if DEFAULT_DB_PATH.is_relative_to(Path.cwd()) else DEFAULT_DB_PATH})")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ingest", description="Callscope ingest: SDK message logs into DuckDB.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -36,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("paths", nargs="+", metavar="PATH", help="log files; - reads stdin")
     load.add_argument("--redact", action="store_true",
                       help="replace phone numbers, names and emails with keyed hashes before storing")
-    _db_arg(load)
+    db_arg(load)
 
     calls = sub.add_parser("calls", help="Print the derived calls.",
                            description="Print the derived calls, one object per call.")
@@ -48,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--since", help="only calls started at or after this UTC time (ISO-8601)")
     calls.add_argument("--until", help="only calls started before this UTC time (ISO-8601)")
     calls.add_argument("--limit", type=int, help="at most this many calls")
-    _db_arg(calls)
+    db_arg(calls)
 
     demo = sub.add_parser("demo", help="Build realistic demo data and load it.",
                           description="Write demo capture logs to data/demo/ and load them like real logs.")
@@ -56,19 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=int, default=4000, help="about this many calls (default 4000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--out", type=Path, help="folder for the log files (default: data/demo beside --db)")
-    _db_arg(demo)
+    db_arg(demo)
 
     derive = sub.add_parser("derive", help="Rebuild instances and calls from the stored events.",
                             description="Rebuild the instances, call_messages and calls tables from the stored "
                                         "events (after upgrading Callscope), and publish a new snapshot.")
-    _db_arg(derive)
-
-    bench = sub.add_parser("bench", help="Benchmark the loader against DuckDB's read_json (not a test).",
-                           description="Load the same generated log with Callscope and with DuckDB's read_json, "
-                                       "each in a fresh process; print medians and ratios.")
-    bench.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
-    bench.add_argument("--repeat", type=int, default=3, help="runs of each loader (default 3)")
-    bench.add_argument("--keep", type=Path, help="keep the generated log in this folder and reuse it")
+    db_arg(derive)
 
     serve = sub.add_parser("serve", help="Run the HTTP collector the browser capture script sends to.",
                            description="Accept capture batches on POST /v1/events (NDJSON or a JSON array, optionally "
@@ -86,52 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between loads of the spool into the database (default 1, at least 1)")
     serve.add_argument("--redact", action="store_true",
                        help="replace phone numbers, names and emails with keyed hashes before storing")
-    _db_arg(serve)
+    db_arg(serve)
 
-    report = sub.add_parser("report", help="Write the inbound-calling beta feedback report (HTML, Markdown, CSV).",
-                            description="Write the beta feedback report for a period and the previous period of equal "
-                                        "length: adoption, outcomes, HubSpot-side results, incidents, tagged calls and "
-                                        "a written summary. The numbers are the dashboard's for the same filters.")
-    report.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD",
-                        help="first day of the period (default: 6 days before --to)")
-    report.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD",
-                        help="last day of the period, inclusive (default: yesterday in --tz)")
-    report.add_argument("--portal", type=int, action="append", default=[], metavar="ID",
-                        help="only this portalId (repeatable; default all)")
-    report.add_argument("--app", action="append", default=[], metavar="APP", help="only this app (repeatable)")
-    report.add_argument("--sdk", action="append", default=[], metavar="VERSION",
-                        help="only this SDK version (repeatable)")
-    report.add_argument("--direction", action="append", default=[], choices=("inbound", "outbound", "unknown"),
-                        help="only this call direction (repeatable; default both)")
-    report.add_argument("--tz", default="UTC", help="time zone the days are in, e.g. Europe/London (default UTC)")
-    report.add_argument("--format", choices=("html", "md", "csv", "all"), default="all",
-                        help="which file to write (default all three)")
-    report.add_argument("--out", type=Path, default=Path("."), metavar="PATH",
-                        help="folder to write into (default .); with one --format, a file name, or - for stdout")
-    report.add_argument("--base-url", default="", metavar="URL",
-                        help="dashboard address for the replay links, e.g. https://callscope.example.com/ "
-                             "(default: relative links, replay?call=ID)")
-    report.add_argument("--tag", default="beta-feedback", help="list the calls carrying this tag (default beta-feedback)")
-    report.add_argument("--include-personal", action="store_true",
-                        help="include phone numbers, user ids and unredacted notes (left out by default)")
-    _db_arg(report)
+    runs = {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "derive": cmd_derive, "serve": cmd_serve}
+    for name, command in sub.choices.items():
+        command.set_defaults(run=runs[name])
+    for command in extra:
+        command.add(sub).set_defaults(run=command.run)
     return parser
 
 
-def _day(text: str):
-    from datetime import date
-
+def main(argv: list[str] | None = None, extra: Sequence[Command] = ()) -> int:
+    args = build_parser(extra).parse_args(argv)
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2025-11-25") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "bench": cmd_bench, "derive": cmd_derive,
-                "serve": cmd_serve, "report": cmd_report}[args.command](args)
+        return args.run(args)
     except CallscopeError as exc:
         err.print(strings.ERROR.format(error=exc), markup=False)
         return 2
@@ -195,12 +169,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_load([str(p) for p in paths], args.db, False, "demo")
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from ingest.bench import main as bench
-
-    return bench(args.events, args.repeat, args.keep)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from ingest.serve import (DEFAULT_FLUSH_INTERVAL_S, DEFAULT_ORIGINS, DEFAULT_PORT, MIN_FLUSH_INTERVAL_S,
                               CollectorConfig, load_tokens, serve)
@@ -211,29 +179,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush_interval_s=max(MIN_FLUSH_INTERVAL_S, interval_s), redact=args.redact,
     )
     return serve(config, args.host, args.port or DEFAULT_PORT)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from analytics import report_strings
-    from analytics.report import build_report, report_filters
-    from analytics.report_render import FORMATS, render, write
-    from ingest.store import connect_reader
-
-    f = report_filters(args.start, args.end, args.tz, portals=args.portal, apps=args.app, sdk_versions=args.sdk,
-                       directions=args.direction)
-    formats = list(FORMATS) if args.format == "all" else [args.format]
-    if str(args.out) == "-" and len(formats) > 1:
-        raise CallscopeError("--out - writes one format to stdout", "Add --format html, md or csv")
-    with connect_reader(args.db) as con:
-        report = build_report(con, f, db_path=args.db, tag=args.tag, include_personal=args.include_personal)
-    if str(args.out) == "-":
-        sys.stdout.write(render(report, formats[0], args.base_url))
-    else:
-        for path in write(report, formats, args.out, args.base_url):
-            err.print(report_strings.CLI_WROTE.format(path=path), markup=False)
-    for sentence in report.summary:
-        err.print(sentence, markup=False)
-    return 0
 
 
 def cmd_derive(args: argparse.Namespace) -> int:

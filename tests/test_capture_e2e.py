@@ -25,7 +25,7 @@ import pytest
 
 from ingest.calls import select_calls
 from ingest.redact import Redactor
-from ingest.serve_bench import collector_process, free_port
+from bench.collector import collector_process, free_port
 from ingest.store import connect_reader, snapshot_path
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, REPO, require_chromium
 

@@ -18,7 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from ingest.serve import MAX_BODY_BYTES, MAX_INFLATED_BYTES, CollectorConfig, create_app, load_tokens
-from ingest.serve_bench import free_port, start_collector, stop_collector, wait_until_flushed
+from bench.collector import free_port, start_collector, stop_collector, wait_until_flushed
 from ingest.spool import spool_dir
 from ingest.store import connect_reader
 from tests.logs import T0, Log, Tab

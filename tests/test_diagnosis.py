@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from analytics import diagnosis
-from analytics.diagnosis import RULES, diagnose
-from analytics.replay import load_trace, reader_run
-from analytics.trace import fmt_offset
+from analytics.replay import diagnosis
+from analytics.replay.diagnosis import RULES, diagnose
+from analytics.replay.load import load_trace, reader_run
+from analytics.replay.trace import fmt_offset
 from ingest.store import connect_reader
 from tests.logs import T0, Instance, Log, Tab
 

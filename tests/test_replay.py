@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics import annotations, compare, replay
-from analytics.diagnosis import diagnose
-from analytics.trace import fmt_offset, pair_replies, phases, states
+from analytics import annotations
+from analytics.replay import compare
+from analytics.replay import load as replay
+from analytics.replay.diagnosis import diagnose
+from analytics.replay.trace import fmt_offset, pair_replies, phases, states
 from ingest.store import connect_reader
 from tests.conftest import Db
 from tests.logs import T0, Instance, Log, Tab
 from ui import strings
-from ui.replay_timeline import build_figure
+from analytics.figures.timeline import build_figure
 
 REPO = Path(__file__).resolve().parent.parent
 MIN = 60_000
@@ -304,8 +306,8 @@ def test_timeline_for_a_2000_message_call_stays_light(db):
 
 
 def test_analytics_and_the_figure_import_without_streamlit():
-    code = ("import sys, analytics.replay, analytics.diagnosis, analytics.compare, analytics.annotations, "
-            "analytics.trace, analytics.replay_bench, ui.replay_timeline; print('streamlit' in sys.modules)")
+    code = ("import sys, analytics.replay, analytics.replay.diagnosis, analytics.replay.compare, analytics.annotations, "
+            "analytics.replay.trace, bench.replay, analytics.figures.timeline; print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -17,12 +17,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import iframes, metrics
-from analytics import report_strings as s
+from analytics.report import strings as s
 from analytics.db import connect_reader, query
 from analytics.filters import Filters
-from analytics.report import CURRENT, PREVIOUS, build_report, report_filters
-from analytics.report_render import blocks, to_csv, to_html, to_markdown
-from analytics.summary import HEADLINE, RATE_MIN_DENOMINATOR, material_change, summarize
+from analytics.report.build import CURRENT, PREVIOUS, build_report, report_filters
+from analytics.report.render import blocks, to_csv, to_html, to_markdown
+from analytics.report.summary import HEADLINE, RATE_MIN_DENOMINATOR, material_change, summarize
 from ingest.demo import write_demo_files
 from ingest.errors import CallscopeError
 from ingest.load import load_sources
@@ -312,6 +312,6 @@ def test_cli_period_defaults_to_the_week_up_to_yesterday():
 
 
 def test_report_modules_import_without_streamlit():
-    code = "import sys, analytics.report, analytics.report_render, analytics.summary; print('streamlit' in sys.modules)"
+    code = "import sys, analytics.report.build, analytics.report.render, analytics.report.summary; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -10,8 +10,8 @@ import pytest
 
 from analytics.db import connect_reader
 from analytics.filters import Filters
-from analytics.report import build_report
-from analytics.report_render import blocks, write
+from analytics.report.build import build_report
+from analytics.report.render import blocks, write
 from ingest.demo import write_demo_files
 from ingest.load import load_sources
 from tests.browser import browser_page, require_chromium, screenshot

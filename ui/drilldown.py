@@ -9,7 +9,7 @@ import streamlit as st
 
 
 def clicked(fig: go.Figure, key: str) -> list | None:
-    """Draw a clickable chart; the `customdata` of the point clicked (every builder in ui.charts_analytics puts the
+    """Draw a clickable chart; the `customdata` of the point clicked (every builder in analytics.figures.charts puts the
     drill keys there as a list), or None."""
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="points", key=key)
     points = [p for p in (event.selection.points if event else []) if p.get("customdata") is not None]

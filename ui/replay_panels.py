@@ -7,11 +7,11 @@ from datetime import datetime, time as dtime, timezone
 import pandas as pd
 import streamlit as st
 
-from analytics import replay
-from analytics.trace import fmt_offset, lane_label
+from analytics.replay import load as replay
+from analytics.replay.trace import fmt_offset, lane_label
 from ui import strings
 from ui.data import run
-from ui.replay_timeline import DIRECTION_WORDS
+from analytics.figures.timeline import DIRECTION_WORDS
 from ui.replay_view import PLAY_KEY, Analysis, next_finding, open_call, set_step
 
 SEVERITY_ICONS = {"critical": ":material/cancel:", "error": ":material/error:", "warning": ":material/warning:",

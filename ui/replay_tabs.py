@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import annotations, compare, replay
-from analytics.trace import fmt_offset
+from analytics import annotations
+from analytics.replay import compare
+from analytics.replay import load as replay
+from analytics.replay.trace import fmt_offset
 from ingest.errors import CallscopeError
 from ui import strings
 from ui.data import db_path
-from ui.replay_timeline import DIRECTION_WORDS
+from analytics.figures.timeline import DIRECTION_WORDS
 from ui.replay_view import Analysis, analyse, healthy_call_id, set_step, share_url
 
 STATUS_WORDS = {"same": "same", "missing": "MISSING", "extra": "EXTRA", "out of order": "OUT OF ORDER"}

@@ -12,9 +12,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from analytics import compare, replay
-from analytics.diagnosis import Finding, diagnose
-from analytics.trace import CallState, CallTrace, Pair, pair_replies, phases, states
+from analytics.replay import compare
+from analytics.replay import load as replay
+from analytics.replay.diagnosis import Finding, diagnose
+from analytics.replay.trace import CallState, CallTrace, Pair, pair_replies, phases, states
 from ui.data import RESULT_TTL_S, db_path, generation, run
 
 PLAY_STEP_S = 0.8

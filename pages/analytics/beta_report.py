@@ -9,11 +9,12 @@ from urllib.parse import urljoin
 
 import streamlit as st
 
-from analytics import report_strings as s
+from analytics.report import strings as s
 from analytics.db import connect_reader
 from analytics.filters import Filters
-from analytics.report import CURRENT, DEFAULT_TAG, Report, build_report, notes_version
-from analytics.report_render import FORMATS, blocks, figures, file_name, header_lines, md_table, render
+from analytics.report.build import CURRENT, DEFAULT_TAG, Report, build_report, notes_version
+from analytics.report.figures import figures
+from analytics.report.render import FORMATS, blocks, file_name, header_lines, md_table, render
 from ingest.errors import CallscopeError
 from ui import strings
 from ui.data import RESULT_TTL_S, db_path, generation

@@ -6,7 +6,7 @@ import streamlit as st
 from analytics import engagements, metrics
 from analytics.engagements import CALLER_ID_KINDS, HELP, drill_params
 from ui import strings
-from ui.charts_analytics import caller_id_mix, engagement_trend, latency_boxes
+from analytics.figures.charts import caller_id_mix, engagement_trend, latency_boxes
 from ui.data import run
 from ui.drill import show_calls
 from ui.drilldown import clicked, picked_row

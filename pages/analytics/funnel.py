@@ -6,7 +6,7 @@ import streamlit as st
 from analytics import funnel
 from analytics.funnel import HANDSHAKE_DIMENSIONS, HELP, funnel_steps, ready_bins, ready_stats, steps_help
 from ui import strings
-from ui.charts_analytics import funnel as funnel_chart, share_histogram
+from analytics.figures.charts import funnel as funnel_chart, share_histogram
 from ui.data import run
 from ui.drill import show_calls
 from ui.drilldown import clicked, picked_row

@@ -7,7 +7,7 @@ from analytics import iframes, metrics
 from analytics.iframes import HELP, by_calling_window, drill_params
 from ingest.calls import OUTCOMES
 from ui import strings
-from ui.charts_analytics import CALLING_WINDOW_COLORS, availability, locations_by_portal, locations_trend, \
+from analytics.figures.charts import CALLING_WINDOW_COLORS, availability, locations_by_portal, locations_trend, \
     rate_bars, recreated, ringing
 from ui.data import run
 from ui.drill import drill as metrics_drill

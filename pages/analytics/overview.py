@@ -5,7 +5,7 @@ import streamlit as st
 from analytics import metrics
 from analytics.metrics import DIMENSIONS, HIGHER_IS_BETTER, RATE_HELP
 from ui import strings
-from ui.charts import MIN_CALLS_FOR_RATE, outcome_trend
+from analytics.figures.style import MIN_CALLS_FOR_RATE, outcome_trend
 from ui.data import run
 from ui.drill import drill
 from ui.filters import current_or_stop

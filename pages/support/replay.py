@@ -10,7 +10,7 @@ from ui import replay_tabs as tabs
 from ui import replay_view as view_state
 from ui import strings
 from ui.data import generation
-from ui.replay_timeline import build_figure
+from analytics.figures.timeline import build_figure
 
 st.title(strings.REPLAY_TITLE)
 st.caption(strings.REPLAY_CAPTION)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import plotly.graph_objects as go
 
-from analytics.trace import CallTrace, Instance, Message, Pair, fmt_ms, fmt_offset
+from analytics.replay.trace import CallTrace, Instance, Message, Pair, fmt_ms, fmt_offset
 
 LANE_OFFSET = 0.2
 COLORS = {"to": "#1f6fd1", "from": "#12946b", "context": "#9aa3ad", "failure": "#d62728", "capture": "#7b4fbf",

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from . import sdk
+from ingest import sdk
 
 try:
     import msgspec

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from analytics import report_strings as s
+from analytics.report import strings as s
 from analytics.metrics import HIGHER_IS_BETTER, RATE_PARTS
 
 RATE_MIN_PP = 1.0            # a rate must move by at least 1 percentage point,

@@ -1,6 +1,6 @@
-"""`python -m analytics.replay_bench`: how long opening one call in the replay takes, against a naive full scan.
+"""`python -m bench.replay`: how long opening one call in the replay takes, against a naive full scan.
 
-Builds (once, then reuses) a database of `--events` generated events (`ingest.bench.write_log` → `load_sources`),
+Builds (once, then reuses) a database of `--events` generated events (`bench.loader.write_log` → `load_sources`),
 then opens a fixed sample of calls (all outcomes, dropped ones and the biggest included) through
 `analytics.replay.load_trace` on a read-only snapshot connection, the way the replay page does. Reported: the
 median and p95 of the query time (the SQL statements, DataFrames included) and of the whole open (plus building
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from analytics.replay import load_trace
+from analytics.replay.load import load_trace
 from ingest.store import connect_reader, snapshot_path
 
 NAIVE_SQL = "SELECT * FROM events WHERE external_call_id = $call_id ORDER BY ts, load_id, line_no"
@@ -34,7 +34,7 @@ WARM_UP = 5
 
 
 def build(db: Path, events: int) -> None:
-    from ingest.bench import write_log
+    from bench.loader import write_log
     from ingest.load import load_sources
 
     log = db.with_suffix(".ndjson")
@@ -49,7 +49,7 @@ def build(db: Path, events: int) -> None:
 
 def _name(sql: str) -> str:
     """The analytics.replay constant a statement is (for the per-statement breakdown)."""
-    from analytics import replay
+    from analytics.replay.load import load as replay
 
     return next((k for k, v in vars(replay).items() if v is sql), "other")
 
@@ -94,7 +94,7 @@ def measure(db: Path, calls: int) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analytics.replay_bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000, help="events in the database (default 10,000,000)")
     parser.add_argument("--calls", type=int, default=100,
                         help="calls to open, besides dropped and big ones (default 100)")

@@ -1,4 +1,4 @@
-"""`python -m analytics.bench --db FILE`: every dashboard page's queries, cold and warm, per page.
+"""`python -m bench.dashboard --db FILE`: every dashboard page's queries, cold and warm, per page.
 
 Cold: a new read-only connection to the snapshot (DuckDB's buffer pool empty; the OS file cache is whatever it
 is — run `sync; echo 3 > /proc/sys/vm/drop_caches` first for a truly cold disk). Warm: the same queries again on
@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
-from analytics import metrics
+from analytics import engagements, explorer, funnel, iframes, metrics
 from analytics.filters import FILTER_OPTIONS_SQL, Filters
 from ingest.store import DEFAULT_DB_PATH, connect_reader
 
@@ -25,24 +25,41 @@ Query = tuple[str, str, Callable[[Filters], dict]]
 def _page_queries() -> dict[str, list[Query]]:
     """Every statement each page runs on first view (the drill-down tables run only on a click)."""
     base: list[Query] = [("filter options", FILTER_OPTIONS_SQL, lambda f: {})]
-    pages: dict[str, list[Query]] = {
+    with_bucket = lambda f: {**f.params(), "bucket": f.bucket}  # noqa: E731
+    return {
         "Overview": base + [
             ("kpis", metrics.KPIS_SQL, lambda f: f.params()),
             ("kpis previous", metrics.KPIS_SQL, lambda f: f.previous().params()),
             ("rejected lines", metrics.REJECTED_LINES_SQL, lambda f: {}),
-            ("trend", metrics.TREND_SQL, lambda f: {**f.params(), "bucket": f.bucket}),
+            ("trend", metrics.TREND_SQL, with_bucket),
             ("breakdown", metrics.BREAKDOWN_SQL, lambda f: {**f.params(), "dimension": "portal"}),
         ],
+        "Engagements & caller ID": base + [
+            ("engagement trend", metrics.TREND_SQL, with_bucket),
+            ("failure messages", engagements.FAILURE_GROUPS_SQL, lambda f: f.params()),
+            ("caller id", engagements.CALLER_ID_SQL, lambda f: f.params()),
+        ],
+        "Iframes & tabs": base + [
+            ("summary", iframes.SUMMARY_SQL, lambda f: f.params()),
+            ("locations trend", iframes.LOCATIONS_TREND_SQL, with_bucket),
+            ("locations by portal", iframes.LOCATIONS_BY_PORTAL_SQL, lambda f: f.params()),
+            ("ringing", iframes.RINGING_SQL, lambda f: f.params()),
+            ("dropped by location", metrics.BREAKDOWN_SQL, lambda f: {**f.params(), "dimension": "iframe_location"}),
+            ("recreated", iframes.RECREATED_SQL, lambda f: f.params()),
+            ("availability", iframes.AVAILABILITY_SQL, with_bucket),
+        ],
+        "Lifecycle funnel": base + [
+            ("funnel", funnel.FUNNEL_SQL, lambda f: f.params()),
+            ("time to ready", funnel.READY_SQL, lambda f: {**f.params(), "dimension": "iframe_location"}),
+            ("never ready", funnel.NEVER_READY_SQL, lambda f: f.params()),
+        ],
+        "Calls": base + [
+            ("calls", explorer.CALLS_SQL,
+             lambda f: {**f.params(), **explorer.explorer_params(), "limit": explorer.EXPLORER_LIMIT}),
+            ("count", explorer.COUNT_SQL, lambda f: {**f.params(), **explorer.explorer_params()}),
+            ("users", explorer.USERS_SQL, lambda f: f.params()),
+        ],
     }
-    for name, module in (("Engagements & caller ID", "engagements"), ("Iframes & tabs", "iframes"),
-                         ("Lifecycle funnel", "funnel"), ("Calls", "explorer"), ("Beta report", "report_sql")):
-        try:
-            mod = __import__(f"analytics.{module}", fromlist=["BENCH_QUERIES"])
-        except ImportError:
-            continue
-        if hasattr(mod, "BENCH_QUERIES"):
-            pages[name] = base + list(mod.BENCH_QUERIES)
-    return pages
 
 
 def _time_page(con, queries: list[Query], f: Filters) -> float:
@@ -53,7 +70,7 @@ def _time_page(con, queries: list[Query], f: Filters) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analytics.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=DEFAULT_DB_PATH, help="database (its read snapshot is used)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per page (default 5)")
     args = parser.parse_args(argv)
@@ -73,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 warm.append(_time_page(con, queries, f))
         print(f"{page:<26}{len(queries):>8}{statistics.median(cold) * 1000:>10.0f}{statistics.median(warm) * 1000:>10.0f}")
 
-    from analytics.report import build_report  # the Beta report page builds the whole report for the period
+    from analytics.report.build import build_report  # the Beta report page builds the whole report for the period
 
     cold, warm = [], []
     for _ in range(args.repeat):

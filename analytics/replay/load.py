@@ -29,7 +29,7 @@ import duckdb
 import pandas as pd
 
 from analytics.db import query
-from analytics.trace import CallTrace, Instance, Message, pair_replies
+from analytics.replay.trace import CallTrace, Instance, Message, pair_replies
 from ingest import sdk
 from ingest.redact import EMAIL_RE, PHONE_RE
 

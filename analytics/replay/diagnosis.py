@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analytics.trace import (AVAILABILITY_TYPES, START_TYPES, CallTrace, Message, fmt_ms, fmt_offset,
+from analytics.replay.trace import (AVAILABILITY_TYPES, START_TYPES, CallTrace, Message, fmt_ms, fmt_offset,
                              lane_label, pair_replies)
 from ingest import sdk
 

@@ -1,4 +1,4 @@
-"""`python -m ingest.serve_bench`: a bounded load test of the collector on loopback (a benchmark, not a test).
+"""`python -m bench.collector`: a bounded load test of the collector on loopback (a benchmark, not a test).
 
 Many concurrent senders post batches to a collector in its own process for a while; the collector is then
 killed with SIGKILL under load, restarted on the same database, and every batch it acknowledged is counted in
@@ -175,7 +175,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.serve_bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.collector", description=__doc__.split("\n\n")[0])
     parser.add_argument("--senders", type=int, default=20, help="concurrent senders (default 20)")
     parser.add_argument("--events", type=int, default=50, help="events per batch (default 50)")
     parser.add_argument("--seconds", type=float, default=20, help="load before the kill -9, at most 60 (default 20)")

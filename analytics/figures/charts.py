@@ -1,5 +1,5 @@
 """Plotly figures for the Engagements, Iframes and Funnel pages (no Streamlit). Units and time zone on the axes,
-transparent backgrounds (ui.charts.layout). Every clickable trace carries its drill keys as `customdata` lists."""
+transparent backgrounds (analytics.figures.style.layout). Every clickable trace carries its drill keys as `customdata` lists."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.charts import OUTCOME_COLORS, layout
+from analytics.figures.style import OUTCOME_COLORS, layout
 
 LOCATION_COLORS = {"remote": "#4a90d9", "widget": "#e8a33d", "window": "#2e9e5b", "(unknown)": "#9aa5b1"}
 CALLER_ID_COLORS = {"matched contact": "#2e9e5b", "matched company": "#7fc8a0", "no match": "#9aa5b1",
@@ -17,7 +17,7 @@ PASSED, LOST = "#4a90d9", "rgba(214,69,69,0.55)"
 
 
 def _layout(fig: go.Figure, height: int = 380) -> go.Figure:
-    """ui.charts.layout with the legend above the plot, clear of the x-axis title, keeping the builder's hovermode
+    """analytics.figures.style.layout with the legend above the plot, clear of the x-axis title, keeping the builder's hovermode
     ("closest" where a click must pick one bar, not the whole x position)."""
     hovermode = fig.layout.hovermode
     layout(fig, height=height)

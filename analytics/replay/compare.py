@@ -13,9 +13,9 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, replace
 
-from analytics.diagnosis import diagnose
-from analytics.replay import Run, load_trace
-from analytics.trace import CallTrace, Message, fmt_ms
+from analytics.replay.diagnosis import diagnose
+from analytics.replay.load import Run, load_trace
+from analytics.replay.trace import CallTrace, Message, fmt_ms
 
 HEALTHY_CANDIDATES = 5
 

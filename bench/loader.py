@@ -1,4 +1,4 @@
-"""`python -m ingest bench`: the loader against DuckDB's own `read_json` on the same file, in the same run.
+"""`python -m ingest bench` (plugged into `ingest.cli` by `ingest/__main__.py`): the loader against DuckDB's own `read_json` on the same file, in the same run.
 
 Each contender runs in a fresh subprocess (so peak memory is its own), `--repeat` times; medians are printed
 with the ratio to the baseline. This is a benchmark command, not a test: nothing here asserts a time.
@@ -6,6 +6,7 @@ with the ratio to the baseline. This is a benchmark command, not a test: nothing
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import msgspec
 
+from ingest.cli import Command
 from ingest.demo import generate_records
 
 _CHILD = r"""
@@ -24,7 +26,8 @@ kind, log, db = sys.argv[1], sys.argv[2], sys.argv[3]
 start = time.perf_counter()
 if kind == "callscope":
     from ingest.load import load_sources
-    rows = load_sources([log], __import__("pathlib").Path(db)).counts.loaded
+    from pathlib import Path
+    rows = load_sources([log], Path(db)).counts.loaded
 else:
     import duckdb
     con = duckdb.connect(db)
@@ -92,3 +95,16 @@ def main(events: int, repeat: int, keep: Path | None) -> int:
     print("(read_json only parses into a table; callscope also validates, keys, dedups, redacts if asked, "
           "derives calls and publishes a snapshot)")
     return 0
+
+
+def add(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    bench = sub.add_parser("bench", help="Benchmark the loader against DuckDB's read_json (not a test).",
+                           description="Load the same generated log with Callscope and with DuckDB's read_json, "
+                                       "each in a fresh process; print medians and ratios.")
+    bench.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
+    bench.add_argument("--repeat", type=int, default=3, help="runs of each loader (default 3)")
+    bench.add_argument("--keep", type=Path, help="keep the generated log in this folder and reuse it")
+    return bench
+
+
+BENCH = Command(add=add, run=lambda args: main(args.events, args.repeat, args.keep))

@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import pandas as pd
 
-from analytics import metrics, report_sql
-from analytics import report_strings as s
+from analytics import annotations, metrics
+from analytics.report import sql as report_sql
+from analytics.report import strings as s
 from analytics.db import query
 from analytics.filters import Filters
-from analytics.summary import INCIDENT_ORDER, summarize
+from analytics.report.summary import INCIDENT_ORDER, summarize
 from ingest.errors import CallscopeError
 
 DEFAULT_TAG = "beta-feedback"
@@ -142,27 +143,13 @@ def _incidents(con, periods: dict[str, Filters], kpis: dict[str, dict], unknown:
 def notes_version(db_path: Path) -> int | None:
     """Changes whenever someone tags or annotates a call (the notes file's mtime), for caches to key on."""
     try:
-        from analytics import annotations
         return annotations.notes_path(db_path).stat().st_mtime_ns
-    except (ImportError, OSError):
+    except OSError:
         return None
-
-
-def _clean_tag(tag: str) -> str:
-    """The tag as analytics.annotations stores it ("Beta feedback" → "beta-feedback"); CallscopeError if it cannot be one."""
-    try:
-        from analytics import annotations
-    except ImportError:
-        return tag
-    return annotations.clean_tag(tag)
 
 
 def _tagged(con, f: Filters, db_path: Path | None, tag: str, include_personal: bool) -> tuple[pd.DataFrame, bool]:
     columns = ["external_call_id", "started", "outcome", "portal_id", "tags", "notes"]
-    try:
-        from analytics import annotations
-    except ImportError:  # tags and notes are an optional module
-        return pd.DataFrame(columns=columns), False
     if db_path is None:
         return pd.DataFrame(columns=columns), False
     if not annotations.notes_path(db_path).exists():  # nobody has tagged a call yet
@@ -186,7 +173,7 @@ def build_report(con: duckdb.DuckDBPyConnection, filters: Filters, *, db_path: P
     """Every section of the report for `filters` and `filters.previous()`. `db_path` (the primary database path)
     locates the tags-and-notes file beside it; without it the tagged-calls section is empty."""
     periods = {CURRENT: filters, PREVIOUS: filters.previous()}
-    tag = _clean_tag(tag)
+    tag = annotations.clean_tag(tag)  # "Beta feedback" → "beta-feedback"; CallscopeError if it cannot be one
     kpis = _both(con, metrics.KPIS_SQL, periods)
     adoption = _both(con, report_sql.ADOPTION_SQL, periods)
     hubspot = _both(con, report_sql.HUBSPOT_SQL, periods)
