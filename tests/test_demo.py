@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,6 +15,9 @@ from ingest import sdk
 from ingest.demo import generate_records, write_demo_files
 
 END = 1_732_725_900_000  # Wed 2024-11-27 16:45 UTC: US East and Europe are at work
+# The bytes of write_demo_files(days=4, calls=300, seed=3, end_ms=END), decompressed and in day order. One random
+# draw moved anywhere in world/plan/emit changes every later record; change this only when you mean to.
+GOLDEN_SHA256 = "a6946b280f2185bd7d2dd0b88025dfc408cccd700e4b6c33bc2fc43dda6eb57d"
 V1_FIELDS = {"ts", "direction", "instance", "tab", "app", "sdk_version", "event_id", "message"}
 ENDS = {"CALL_ENDED", "CALL_COMPLETED", "CALL_TRANSFERRED"}
 
@@ -58,6 +62,57 @@ def test_only_sdk_message_types_and_v1_fields(records):
     assert [rec["ts"] for rec in records] == sorted(rec["ts"] for rec in records)
     assert {rec["app"] for rec in records} == {"dialpad-demo", "ringo-voice", "callbridge"}
     assert {rec["sdk_version"] for rec in records} == {"0.9.7", "0.9.6", "0.9.4", "0.8.1"}
+
+
+# The payload fields each type may carry, as the SDK 0.9.7 defines them: src/types.ts (OnInitialized,
+# OnIncomingCall, OnOutgoingCall, OnCallEnded, OnCallCompleted, OnNavigateToRecord, OnPublishToChannel, OnResize,
+# OnError), src/IFrameManager.ts (SYNC, SYNC_ACK), src/CallingExtensions.ts (ERROR UNKNOWN_MESSAGE_TYPE), and
+# HubSpot's Calling SDK docs for what types.ts leaves open (INITIALIZED isAvailable and sizeInfo, onDialNumber,
+# onVisibilityChanged, the *_FAILED error, the *_SUCCEEDED replies).
+SYNC_FIELDS = {"hostUrl", "portalId", "userId", "ownerId", "engagementId", "iframeLocation", "usesCallingWindow"}
+ENVELOPE_FIELDS = {
+    "SYNC": SYNC_FIELDS, "SYNC_ACK": SYNC_FIELDS | {"debugMode", "version", "iFrameUrl"},
+}
+DATA_FIELDS = {
+    "INITIALIZED": {"isLoggedIn", "engagementId", "isAvailable", "sizeInfo"},
+    "INCOMING_CALL": {"externalCallId", "fromNumber", "toNumber", "callStartTime", "createEngagement"},
+    "OUTGOING_CALL_STARTED": {"externalCallId", "fromNumber", "toNumber", "callStartTime", "createEngagement"},
+    "CALL_ANSWERED": {"externalCallId"}, "CALL_TRANSFERRED": {"externalCallId"},
+    "CALL_ENDED": {"externalCallId", "engagementId", "callEndStatus"},
+    "CALL_COMPLETED": {"externalCallId", "engagementId", "hideWidget", "engagementProperties"},
+    "NAVIGATE_TO_RECORD": {"engagementId", "objectCoordinates", "openIn"},
+    "PUBLISH_TO_CHANNEL": {"externalCallId", "engagementId"}, "RESIZE_WIDGET": {"width", "height"},
+    "ERROR": {"message", "type", "data"},
+    "DIAL_NUMBER": {"phoneNumber", "ownerId", "subjectId", "objectId", "objectType", "portalId", "countryCode",
+                    "calleeInfo", "startTimestamp", "toPhoneNumberSrc"},
+    "VISIBILITY_CHANGED": {"isMinimized", "isHidden"},
+    "CALLER_ID_MATCH_SUCCEEDED": {"callerIdMatches"}, "CREATE_ENGAGEMENT_SUCCEEDED": {"engagementId"},
+    "UPDATE_ENGAGEMENT_SUCCEEDED": {"engagementId"}, "PUBLISH_TO_CHANNEL_SUCCEEDED": {"engagementId", "externalCallId"},
+    "CALLER_ID_MATCH_FAILED": {"error"}, "CREATE_ENGAGEMENT_FAILED": {"error"}, "UPDATE_ENGAGEMENT_FAILED": {"error"},
+    "UPDATE_ASSOCIATIONS_FAILED": {"error"},
+}
+ENGAGEMENT_PROPERTIES = {"hs_timestamp", "hs_call_status", "hs_call_duration", "hs_call_direction", "hs_call_title"}
+MATCH_FIELDS = {"CONTACT": {"callerIdType", "objectCoordinates", "firstName", "lastName", "email"},
+                "COMPANY": {"callerIdType", "objectCoordinates", "name"}}
+
+
+def test_payload_fields_are_the_sdks(records):
+    for rec in records:
+        msg = rec["message"]
+        if rec["direction"] == "capture" or msg["type"] in ("LOGGED_IN", "USER_AVAILABLE", "USER_UNAVAILABLE"):
+            continue
+        assert msg.keys() - {"type", "messageId", "data"} <= ENVELOPE_FIELDS.get(msg["type"], set()), msg
+        if msg["type"] in ENVELOPE_FIELDS:
+            continue
+        assert msg["data"].keys() <= DATA_FIELDS[msg["type"]], msg
+        if msg["type"] == "CALL_COMPLETED":
+            assert msg["data"]["engagementProperties"].keys() <= ENGAGEMENT_PROPERTIES
+        if msg["type"] == "CALLER_ID_MATCH_SUCCEEDED":
+            assert all(m.keys() == MATCH_FIELDS[m["callerIdType"]] for m in msg["data"]["callerIdMatches"])
+        if "objectCoordinates" in msg["data"]:
+            assert msg["data"]["objectCoordinates"].keys() == {"portalId", "objectId", "objectTypeId"}
+    assert {r["message"]["data"]["callEndStatus"] for r in records if r["message"]["type"] == "CALL_ENDED"} \
+        <= set(sdk.END_STATUSES)
 
 
 def test_handshake_first_and_message_ids(records):
@@ -122,7 +177,7 @@ def test_dropped_restored_multitab_and_in_progress(records, calls):
         by_tab[tab].append((ts, inst))
     for insts in by_tab.values():
         insts.sort()
-        for (_, old), (ts, _) in zip(insts, insts[1:]):
+        for (_, old), (ts, _) in zip(insts, insts[1:], strict=False):
             later_in_tab.setdefault(old, ts)
     dropped = [c for c in calls.values() if "CALL_ANSWERED" in c["types"] and not c["types"] & ENDS
                and all(inst in later_in_tab for inst, _ in c["starts"])]
@@ -182,10 +237,17 @@ def test_write_demo_files(tmp_path):
         raw = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
         day = [json.loads(line) for line in raw.decode().splitlines()]
         stamp = p.name.removeprefix("demo-")[:10]
-        assert day and all(datetime.fromtimestamp(r["ts"] / 1000, timezone.utc).strftime("%Y-%m-%d") == stamp
+        assert day and all(datetime.fromtimestamp(r["ts"] / 1000, UTC).strftime("%Y-%m-%d") == stamp
                            for r in day)
         lines += day
     assert lines == list(generate_records(days=4, calls=300, seed=3, end_ms=END))
+
+
+def test_the_demo_bytes_are_pinned(tmp_path):
+    digest = hashlib.sha256()
+    for p in write_demo_files(tmp_path, days=4, calls=300, seed=3, end_ms=END):
+        digest.update(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes())
+    assert digest.hexdigest() == GOLDEN_SHA256
 
 
 def test_default_end_is_now():
