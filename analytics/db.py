@@ -1,16 +1,46 @@
-"""Read access for the dashboard and reports: always the latest published snapshot, read-only."""
+"""Read access for the dashboard and reports: always the latest published snapshot, read-only.
+
+The one place a statement runs. Parameters are always bound (`$name` in the SQL, a keyword here), never formatted
+into it. Two shapes: `rows` (plain Python values, for code that builds dataclasses or reads one row) and `frame`
+(a DataFrame, for tables and charts). `ui.data` caches both per snapshot generation.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import duckdb
 import pandas as pd
 
 from ingest.store import DEFAULT_DB_PATH, connect_reader, snapshot_generation
 
-__all__ = ["DEFAULT_DB_PATH", "connect_reader", "snapshot_generation", "query"]
+__all__ = ["DEFAULT_DB_PATH", "connect_reader", "snapshot_generation", "rows", "frame", "first", "runner", "Runner"]
+
+# `rows` with its connection bound: `run(sql, **params) -> list[dict]` (`ui.data.rows` in the dashboard, cached).
+Runner = Callable[..., list[dict[str, Any]]]
 
 
-def query(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | None = None) -> pd.DataFrame:
-    """Run one parameterised statement on a reader connection and return a DataFrame."""
-    return con.execute(sql, params or {}).df()
+def rows(con: duckdb.DuckDBPyConnection, sql: str, /, **params: Any) -> list[dict[str, Any]]:
+    """Every row as a dict of plain Python values (int, float, str, bool, datetime, list, bytes; NULL is None)."""
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+
+def first(con: duckdb.DuckDBPyConnection, sql: str, /, **params: Any) -> dict[str, Any] | None:
+    """The first row as a dict of plain Python values, or None when there is none."""
+    cur = con.execute(sql, params)
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row is not None else None
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, /, **params: Any) -> pd.DataFrame:
+    """The result as a DataFrame."""
+    return con.execute(sql, params).df()
+
+
+def runner(con: duckdb.DuckDBPyConnection) -> Runner:
+    """`rows` on one connection, for scripts, tests and benchmarks (the headless twin of `ui.data.rows`)."""
+    return partial(rows, con)

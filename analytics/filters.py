@@ -8,7 +8,7 @@ The period is [start, end) in the user's time zone, turned into UTC bounds here 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 FILTERED_CALLS_SQL = """
@@ -47,8 +47,8 @@ class Filters:
 
     def bounds_utc(self) -> tuple[datetime, datetime]:
         zone = ZoneInfo(self.tz)
-        lo = datetime.combine(self.start, time.min, zone).astimezone(timezone.utc).replace(tzinfo=None)
-        hi = datetime.combine(self.end + timedelta(days=1), time.min, zone).astimezone(timezone.utc).replace(tzinfo=None)
+        lo = datetime.combine(self.start, time.min, zone).astimezone(UTC).replace(tzinfo=None)
+        hi = datetime.combine(self.end + timedelta(days=1), time.min, zone).astimezone(UTC).replace(tzinfo=None)
         return lo, hi
 
     def params(self) -> dict:
@@ -63,7 +63,7 @@ class Filters:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
-    def previous(self) -> "Filters":
+    def previous(self) -> Filters:
         """The period of equal length just before this one (for the change against the previous period)."""
         return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
 

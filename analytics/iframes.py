@@ -34,7 +34,8 @@ import pandas as pd
 from analytics import metrics
 from analytics.explorer import DRILL_COLUMNS, DRILL_LIMIT
 from analytics.filters import FILTERED_CALLS_SQL
-from analytics.metrics import COUNTS_SQL as CALL_COUNTS, RATES_SQL as CALL_RATES  # the one definition of each rate
+from analytics.metrics import COUNTS_SQL as CALL_COUNTS  # the one definition of each rate
+from analytics.metrics import RATES_SQL as CALL_RATES
 
 # Instances matching the shared filter's portal / app / SDK version (`n` is an alias of `instances`).
 _INSTANCE_MATCHES = """(len($portals) = 0 OR list_contains($portals, n.portal_id))

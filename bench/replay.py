@@ -3,7 +3,7 @@
 Builds (once, then reuses) a database of `--events` generated events (`bench.loader.write_log` → `load_sources`),
 then opens a fixed sample of calls (all outcomes, dropped ones and the biggest included) through
 `analytics.replay.load_trace` on a read-only snapshot connection, the way the replay page does. Reported: the
-median and p95 of the query time (the SQL statements, DataFrames included) and of the whole open (plus building
+median and p95 of the query time (the SQL statements, rows fetched) and of the whole open (plus building
 the trace), and the baseline: a naive full scan of `events` for the call id, in the same run. This is a benchmark
 command, not a test: nothing here asserts a time.
 """
@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from analytics.replay.load import load_trace
+from analytics.db import runner
+from analytics.replay import load as replay
 from ingest.store import connect_reader, snapshot_path
 
 NAIVE_SQL = "SELECT * FROM events WHERE external_call_id = $call_id ORDER BY ts, load_id, line_no"
@@ -48,9 +49,7 @@ def build(db: Path, events: int) -> None:
 
 
 def _name(sql: str) -> str:
-    """The analytics.replay constant a statement is (for the per-statement breakdown)."""
-    from analytics.replay.load import load as replay
-
+    """The analytics.replay.load constant a statement is (for the per-statement breakdown)."""
     return next((k for k, v in vars(replay).items() if v is sql), "other")
 
 
@@ -61,26 +60,27 @@ def _pct(values: list[float], q: float) -> float:
 
 def measure(db: Path, calls: int) -> dict[str, list[float]]:
     with connect_reader(db) as con:
+        fetch = runner(con)
         ids = [r[0] for r in con.execute(SAMPLE_SQL, {"n": calls}).fetchall()]
         query_ms: list[float] = []
         per_statement: dict[str, list[float]] = {}
 
         def run(sql: str, **params):
             started = time.perf_counter()
-            frame = con.execute(sql, params).df()
+            found = fetch(sql, **params)
             ms = (time.perf_counter() - started) * 1000
             query_ms[-1] += ms
             per_statement.setdefault(_name(sql), []).append(ms)
-            return frame
+            return found
 
         out: dict[str, list[float]] = {"query": [], "open": [], "naive": [], "messages": []}
         for n, call_id in enumerate(ids[:WARM_UP] + ids):
             query_ms.append(0.0)
             started = time.perf_counter()
-            trace = load_trace(run, call_id)
+            trace = replay.load_trace(run, call_id)
             opened = (time.perf_counter() - started) * 1000
             started = time.perf_counter()
-            con.execute(NAIVE_SQL, {"call_id": call_id}).df()
+            fetch(NAIVE_SQL, call_id=call_id)
             naive = (time.perf_counter() - started) * 1000
             if n >= WARM_UP:
                 out["query"].append(query_ms[-1])

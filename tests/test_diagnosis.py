@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from analytics.db import runner
+from analytics.format import offset
 from analytics.replay import diagnosis
 from analytics.replay.diagnosis import RULES, diagnose
-from analytics.replay.load import load_trace, reader_run
-from analytics.replay.trace import fmt_offset
+from analytics.replay.load import load_trace
 from ingest.store import connect_reader
 from tests.logs import T0, Instance, Log, Tab
 
@@ -15,7 +16,7 @@ MIN = 60_000
 def trace_of(db, log: Log, call_id: str):
     db.load(log)
     with connect_reader(db.path) as con:
-        return load_trace(reader_run(con), call_id)
+        return load_trace(runner(con), call_id)
 
 
 def codes(call) -> list[str]:
@@ -39,7 +40,7 @@ def test_healthy_inbound_and_outbound_calls_have_no_findings(db, log):
     a.recv("UPDATE_ENGAGEMENT_SUCCEEDED", engagementId=9002)
     db.load(log)
     with connect_reader(db.path) as con:
-        run = reader_run(con)
+        run = runner(con)
         assert diagnose(load_trace(run, "in-ok")) == []
         assert diagnose(load_trace(run, "out-ok")) == []
 
@@ -59,7 +60,7 @@ def test_dropped_when_the_page_unloads_mid_call(db, log):
     assert (top.code, top.severity) == ("call_dropped", "critical")
     first = call.messages[top.message_indexes[0]]
     assert first.type == "PAGEHIDE" and first.ts_ms == hide["ts"]
-    assert "page unloaded" in top.detail and fmt_offset(call.rel_ms(hide["ts"])) in top.detail
+    assert "page unloaded" in top.detail and offset(call.rel_ms(hide["ts"])) in top.detail
     assert "usesCallingWindow" in top.advice
 
 
@@ -125,8 +126,8 @@ def test_caller_id_failed_and_no_match(db, log):
     a.ring("cid-none", at=a.now + MIN); a.recv("CALLER_ID_MATCH_SUCCEEDED", callerIdMatches=[])
     db.load(log)
     with connect_reader(db.path) as con:
-        failed = diagnose(load_trace(reader_run(con), "cid-failed"))
-        none = diagnose(load_trace(reader_run(con), "cid-none"))
+        failed = diagnose(load_trace(runner(con), "cid-failed"))
+        none = diagnose(load_trace(runner(con), "cid-none"))
     assert [(f.code, f.severity) for f in failed] == [("caller_id_failed", "warning")]
     assert "status code 503" in failed[0].detail
     assert [(f.code, f.severity) for f in none] == [("caller_id_no_match", "info")]
@@ -140,8 +141,8 @@ def test_navigate_to_record_without_a_match(db, log):
     a.send("NAVIGATE_TO_RECORD", objectCoordinates={"portalId": 4455123, "objectId": 5100, "objectTypeId": "0-1"})
     db.load(log)
     with connect_reader(db.path) as con:
-        assert "navigated_without_match" in codes(load_trace(reader_run(con), "n1"))
-        assert "navigated_without_match" not in codes(load_trace(reader_run(con), "n2"))
+        assert "navigated_without_match" in codes(load_trace(runner(con), "n1"))
+        assert "navigated_without_match" not in codes(load_trace(runner(con), "n2"))
 
 
 def test_simultaneous_ringing_in_several_tabs(db, log):
@@ -165,7 +166,7 @@ def test_lifecycle_out_of_order(db, log):
     a.ring("o4", at=a.now + MIN); a.ring("o4"); a.end("o4", "CANCELED")
     db.load(log)
     with connect_reader(db.path) as con:
-        run = reader_run(con)
+        run = runner(con)
         assert "answered_before_ring" in codes(load_trace(run, "o1"))
         assert "ended_without_start" in codes(load_trace(run, "o2"))
         assert "completed_before_ended" in codes(load_trace(run, "o3"))
@@ -195,7 +196,7 @@ def test_unavailable_user_when_the_call_arrived(db, log):
     b.ring("v3", at=b.now + MIN); b.end("v3", "MISSED", at=b.now + 20_000)
     db.load(log)
     with connect_reader(db.path) as con:
-        run = reader_run(con)
+        run = runner(con)
         first = next(f for f in diagnose(load_trace(run, "v1")) if f.code == "unavailable_when_rang")
         assert "INITIALIZED" in first.detail
         second = next(f for f in diagnose(load_trace(run, "v2")) if f.code == "unavailable_when_rang")
@@ -216,7 +217,7 @@ def test_sdk_errors_unknown_type_noise_and_app_errors(db, log):
     a.complete("x2", 9801, status="FAILED"); a.recv("UPDATE_ENGAGEMENT_SUCCEEDED", engagementId=9801)
     db.load(log)
     with connect_reader(db.path) as con:
-        run = reader_run(con)
+        run = runner(con)
         first = {f.code: f for f in diagnose(load_trace(run, "x1"))}
         second = {f.code: f for f in diagnose(load_trace(run, "x2"))}
     assert first["sdk_unknown_message_type"].severity == "info"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from analytics.format import MISSING
 from tests.test_app import DATA, app_on, metric
 from ui import strings
 
@@ -40,7 +41,7 @@ def test_each_page_draws_and_follows_the_filters_in_the_url(fixture_db):
     # Caller ID: 2 of the 3 inbound calls with a reply matched; outbound calls get none.
     assert metric(page(fixture_db, "pages/analytics/engagements.py", **DAY), "Caller-ID match rate") == "66.7%"
     assert metric(page(fixture_db, "pages/analytics/engagements.py", dir="outbound", **DAY),
-                  "Caller-ID match rate") == "–"
+                  "Caller-ID match rate") == MISSING
     # 1 of 4 calls rang in two instances; instances ignore the direction filter, calls follow it.
     at = page(fixture_db, "pages/analytics/iframes.py", **DAY)
     assert metric(at, "Rang in several instances") == "25.0%"

@@ -6,22 +6,26 @@ import json
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import annotations
+from analytics.db import runner
+from analytics.figures.timeline import build_figure
+from analytics.format import offset, scrub
 from analytics.replay import compare
 from analytics.replay import load as replay
+from analytics.replay import trace as vocabulary
 from analytics.replay.diagnosis import diagnose
-from analytics.replay.trace import fmt_offset, pair_replies, phases, states
+from analytics.replay.trace import pair_replies, phases, states
+from ingest import sdk
 from ingest.store import connect_reader
 from tests.conftest import Db
 from tests.logs import T0, Instance, Log, Tab
 from ui import strings
-from analytics.figures.timeline import build_figure
 
 REPO = Path(__file__).resolve().parent.parent
 MIN = 60_000
@@ -70,21 +74,21 @@ def support_db(tmp_path_factory) -> Db:
 @pytest.fixture
 def run(support_db):
     with connect_reader(support_db.path) as con:
-        yield replay.reader_run(con)
+        yield runner(con)
 
 
 # Finding and loading a call -----------------------------------------------------------------------------------
 
 def test_find_by_call_id_engagement_id_digits_and_portal_window(run):
     def ids(text=None, **filters):
-        return set(replay.find_calls(run, text, **filters)["external_call_id"])
+        return {row["external_call_id"] for row in replay.find_calls(run, text, **filters)}
 
     assert ids("c-dr") == {"c-drop"}
     assert ids("9002") == {"c-drop"}
     assert ids("555-7788") == {"c-drop"} and ids("7788") == {"c-drop"}
     assert ids("0123") == {"c-ok", "c-multi", "c-fail", "c-ok2"}
     def utc(ms: int) -> datetime:
-        return datetime.fromtimestamp(ms / 1000, timezone.utc).replace(tzinfo=None)
+        return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
 
     window = dict(portal_id=PORTAL, since=utc(T0 + 19 * MIN), until=utc(T0 + 31 * MIN))
     assert ids(**window) == {"c-multi", "c-fail"}
@@ -97,8 +101,8 @@ def test_redacted_numbers_are_found_by_their_last_four_digits(db):
     answered(Tab(log, "tab-a").iframe("remote", at=T0), "r1", 9100)
     db.load(log, redact=True)
     with connect_reader(db.path) as con:
-        run = replay.reader_run(con)
-        assert replay.find_calls(run, "+1 415 555 0123")["external_call_id"].tolist() == ["r1"]
+        run = runner(con)
+        assert [row["external_call_id"] for row in replay.find_calls(run, "+1 415 555 0123")] == ["r1"]
         trace = replay.load_trace(run, "r1")
     ring = trace.of_type("INCOMING_CALL")[0]
     assert ring.redacted and ring.data["fromNumber"].startswith("~") and ring.data["fromNumber"].endswith("-0123")
@@ -128,7 +132,7 @@ def test_instances_whose_ids_are_not_their_start_time(db, name):
     tab.iframe("widget", at=a.now + 1_000)
     db.load(tab.log)
     with connect_reader(db.path) as con:
-        trace = replay.load_trace(replay.reader_run(con), "n1")
+        trace = replay.load_trace(runner(con), "n1")
     assert [m.type for m in trace.messages][:3] == ["SYNC", "SYNC_ACK", "INITIALIZED"]  # read back to its start
     assert [(i.instance, i.role) for i in trace.instances][0] == (name, "call")
     assert trace.instances[0].started_ms == T0 and trace.instances[0].unloaded_ms is not None
@@ -152,6 +156,14 @@ def test_pairs_phases_and_state_at_each_step(run):
     assert [at[by_type[t].index].phase for t in ("CALL_ENDED", "CALL_COMPLETED")] == ["ended", "completed"]
     dropped = replay.load_trace(run, "c-drop")
     assert states(dropped)[-1].phase == "lost"
+
+
+def test_the_replay_vocabulary_is_the_sdks():
+    replies = set(vocabulary.REPLIES) | vocabulary.REQUEST_TYPES | set(vocabulary.REPLY_KIND)
+    assert replies <= sdk.MESSAGE_TYPES
+    assert set(vocabulary.START_TYPES) == set(sdk.CALL_START_TYPES)
+    assert set(vocabulary.AVAILABILITY_TYPES) <= sdk.APP_TO_HUBSPOT
+    assert set(replay.UNNAMED_REPLY_TYPES) <= sdk.CALL_REPLY_TYPES
 
 
 def test_opening_a_call_runs_a_few_bound_queries(run, support_db):
@@ -178,7 +190,7 @@ def test_capture_export_reloads_to_the_same_call(run, tmp_path):
     fresh = Db(tmp_path)
     fresh.load(exported)
     with connect_reader(fresh.path) as con:
-        again = replay.load_trace(replay.reader_run(con), "c-drop")
+        again = replay.load_trace(runner(con), "c-drop")
     assert again.call["outcome"] == "dropped"
     assert [f.code for f in diagnose(again)] == [f.code for f in diagnose(trace)]
 
@@ -190,7 +202,7 @@ def test_summary_has_the_findings_and_no_personal_data(run):
     assert "http://callscope/replay?call=c-drop&step=9" in text
     for personal in ("+14155557788", "5557788", "Grace", "Hopper", "grace@example.com"):
         assert personal not in text
-    assert replay.scrub("call +1 (415) 555-0123 or ada@example.com, token ~3fa9c21b0d-0123") == \
+    assert scrub("call +1 (415) 555-0123 or ada@example.com, token ~3fa9c21b0d-0123") == \
         "call [phone] or [email], token ~3fa9c21b0d-0123"
 
 
@@ -218,7 +230,7 @@ def test_compare_ignores_the_order_of_hubspot_replies_but_not_of_the_app(run, db
     a.complete("x1", 1, at=a.now + MIN); a.end("x1", "COMPLETED", 1)
     db.load(log)
     with connect_reader(db.path) as con:
-        swapped = replay.load_trace(replay.reader_run(con), "x1")
+        swapped = replay.load_trace(runner(con), "x1")
     steps = compare.align(swapped, replay.load_trace(run, "c-ok"))
     assert {s.status for s in steps if s.type.startswith(("CREATE", "CALLER"))} == {"same"}
     assert "out of order" in {s.status for s in steps if s.type in ("CALL_ENDED", "CALL_COMPLETED")}
@@ -275,7 +287,7 @@ def long_session_trace(db, messages: int = 2_000):
     a.end("long", "COMPLETED", 9300, at=a.now + 1_000); a.complete("long", 9300)
     db.load(log)
     with connect_reader(db.path) as con:
-        return replay.load_trace(replay.reader_run(con), "long")
+        return replay.load_trace(runner(con), "long")
 
 
 def test_timeline_for_a_short_call(run):
@@ -353,7 +365,7 @@ def test_page_step_from_the_url_and_the_call_state(support_db, run):
     assert at.subheader[-1].value == f"#{answer.index + 1} CALL_ANSWERED"
     page = texts(at)
     assert "phase: **answered**" in page and "engagement: 9001" in page and "caller ID: 1 match" in page
-    assert fmt_offset(trace.rel_ms(answer.ts_ms)) in page
+    assert offset(trace.rel_ms(answer.ts_ms)) in page
     assert "c-ok" not in [s.value for s in at.warning]
 
 

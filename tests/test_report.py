@@ -17,9 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics import iframes, metrics
-from analytics.report import strings as s
-from analytics.db import connect_reader, query
+from analytics.db import connect_reader, frame
 from analytics.filters import Filters
+from analytics.report import strings as s
 from analytics.report.build import CURRENT, PREVIOUS, build_report, report_filters
 from analytics.report.render import blocks, to_csv, to_html, to_markdown
 from analytics.report.summary import HEADLINE, RATE_MIN_DENOMINATOR, material_change, summarize
@@ -59,12 +59,12 @@ def test_report_numbers_equal_the_dashboards(demo_db, f):
     with connect_reader(demo_db) as con:
         report = build_report(con, f)
         for period, filters in ((CURRENT, f), (PREVIOUS, f.previous())):
-            dashboard = query(con, metrics.KPIS_SQL, filters.params()).iloc[0]  # what the Overview page reads
+            dashboard = frame(con, metrics.KPIS_SQL, **filters.params()).iloc[0]  # what the Overview page reads
             assert set(report.kpis[period]) == set(dashboard.index)
             for column, value in report.kpis[period].items():
                 assert same(value, dashboard[column]), (period, column, value, dashboard[column])
-        trend = query(con, metrics.TREND_SQL, {**f.params(), "bucket": f.bucket})
-        portals = query(con, metrics.BREAKDOWN_SQL, {**f.params(), "dimension": "portal"})
+        trend = frame(con, metrics.TREND_SQL, **f.params(), bucket=f.bucket)
+        portals = frame(con, metrics.BREAKDOWN_SQL, **f.params(), dimension="portal")
     pd.testing.assert_frame_equal(report.trend, trend, check_exact=True)
     pd.testing.assert_frame_equal(report.portals, portals, check_exact=True)
     assert report.kpis[CURRENT]["calls"] > 0 and report.kpis[PREVIOUS]["calls"] > 0
@@ -92,12 +92,12 @@ def test_incidents_and_adoption_count_what_they_say(demo_db):
     incidents = report.incidents.set_index("incident")
     assert incidents.at["dropped", "count"] == dropped == report.kpis[CURRENT]["dropped"]
     assert incidents.at["unknown_types", "count"] == unknown == report.unknown_types["messages"].sum()
-    assert all(1 <= len(x) <= 3 for x, n in zip(incidents["examples"], incidents["count"]) if n)
+    assert all(1 <= len(x) <= 3 for x, n in zip(incidents["examples"], incidents["count"], strict=True) if n)
     assert report.adoption[CURRENT]["calling_window_share"] == window[0] / window[1]
     assert math.isclose(report.iframe_locations["share"].sum(), 1.0)
     # The same numbers as the Iframes & tabs page.
     with connect_reader(demo_db) as con:
-        page = query(con, iframes.SUMMARY_SQL, WEEK.params()).iloc[0]
+        page = frame(con, iframes.SUMMARY_SQL, **WEEK.params()).iloc[0]
     assert report.adoption[CURRENT]["calling_window_share"] == page["calling_window_share"]
     assert incidents.at["simultaneous_ringing", "count"] == page["ringing_incidents"]
     assert incidents.at["arrived_while_unavailable", "count"] == page["arrived_unavailable"]

@@ -1,41 +1,53 @@
 """Cached data access for pages. One reader connection per snapshot generation; results cached per query.
 
-Caches are keyed on the snapshot generation, so a new import (a new snapshot) invalidates them at once.
+Caches are keyed on the snapshot generation, so a new import (a new snapshot) invalidates them at once. `run`
+gives a DataFrame (tables, charts), `rows` plain dicts (the replay builds its trace from them); both run the
+statement through `analytics.db`, parameters bound.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import streamlit as st
 
-from analytics.db import DEFAULT_DB_PATH, connect_reader, query, snapshot_generation
+from analytics import db
 
 RESULT_TTL_S = 600
 
 
 def db_path() -> Path:
-    return Path(st.session_state.get("db_path", DEFAULT_DB_PATH))
+    return Path(st.session_state.get("db_path", db.DEFAULT_DB_PATH))
 
 
 def generation() -> tuple[int, int] | None:
-    return snapshot_generation(db_path())
+    return db.snapshot_generation(db_path())
 
 
 @st.cache_resource(max_entries=2)
 def _connection(path: str, gen: tuple[int, int]) -> duckdb.DuckDBPyConnection:
-    return connect_reader(Path(path))
+    return db.connect_reader(Path(path))
+
+
+def _on_cursor(path: str, gen: tuple[int, int], read, sql: str, params: tuple):
+    con = _connection(path, gen).cursor()
+    try:
+        return read(con, sql, **dict(params))
+    finally:
+        con.close()
 
 
 @st.cache_data(ttl=RESULT_TTL_S, max_entries=256, show_spinner=False)
-def _run(path: str, gen: tuple[int, int], sql: str, params: tuple) -> pd.DataFrame:
-    con = _connection(path, gen).cursor()
-    try:
-        return query(con, sql, dict(params))
-    finally:
-        con.close()
+def _frame(path: str, gen: tuple[int, int], sql: str, params: tuple) -> pd.DataFrame:
+    return _on_cursor(path, gen, db.frame, sql, params)
+
+
+@st.cache_data(ttl=RESULT_TTL_S, max_entries=256, show_spinner=False)
+def _rows(path: str, gen: tuple[int, int], sql: str, params: tuple) -> list[dict[str, Any]]:
+    return _on_cursor(path, gen, db.rows, sql, params)
 
 
 def run(sql: str, **params: object) -> pd.DataFrame:
@@ -43,4 +55,12 @@ def run(sql: str, **params: object) -> pd.DataFrame:
     gen = generation()
     if gen is None:
         return pd.DataFrame()
-    return _run(str(db_path()), gen, sql, tuple(sorted(params.items())))
+    return _frame(str(db_path()), gen, sql, tuple(sorted(params.items())))
+
+
+def rows(sql: str, **params: object) -> list[dict[str, Any]]:
+    """`run` as plain dicts (an `analytics.db.Runner`): what the replay builds its trace from."""
+    gen = generation()
+    if gen is None:
+        return []
+    return _rows(str(db_path()), gen, sql, tuple(sorted(params.items())))

@@ -5,25 +5,23 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.filters import Filters
 from analytics.explorer import DRILL_LIMIT
+from analytics.filters import Filters
 from analytics.metrics import DRILL_SQL
 from ui import strings
 from ui.data import run
 from ui.filters import current
-
-REPLAY_URL = "/replay?call="
+from ui.tables import REPLAY_COLUMN, replay_first, with_replay
 
 
 def calls_table(frame: pd.DataFrame, key: str) -> None:
     """A table of calls whose id links to the replay page; times in the filter bar's time zone."""
     f = current()
-    shown = frame.assign(replay=REPLAY_URL + frame["external_call_id"].astype(str))
+    shown = with_replay(frame)
     st.dataframe(
-        shown, hide_index=True, width="stretch", key=key,
-        column_order=["replay", *[c for c in frame.columns if c != "external_call_id"]],
+        shown, hide_index=True, width="stretch", key=key, column_order=replay_first(shown),
         column_config={
-            "replay": st.column_config.LinkColumn(strings.CALL_ID, display_text=r"\?call=(.*)", width="medium"),
+            **REPLAY_COLUMN,
             "started": st.column_config.DatetimeColumn(strings.STARTED.format(tz=f.tz if f else "UTC"),
                                                        format="YYYY-MM-DD HH:mm:ss"),
             "time_to_answer_ms": st.column_config.NumberColumn("time to answer (ms)"),

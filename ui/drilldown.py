@@ -7,7 +7,6 @@ import plotly.graph_objects as go
 import streamlit as st
 
 
-
 def clicked(fig: go.Figure, key: str) -> list | None:
     """Draw a clickable chart; the `customdata` of the point clicked (every builder in analytics.figures.charts puts the
     drill keys there as a list), or None."""

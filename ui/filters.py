@@ -13,7 +13,7 @@ import streamlit as st
 
 from analytics.filters import DIRECTIONS, FILTER_OPTIONS_SQL, Filters
 from ui import strings
-from ui.data import run
+from ui.data import rows
 
 DEFAULT_DAYS = 14  # with the previous 14 days to compare against
 TIME_ZONES = ["UTC"] + sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
@@ -56,13 +56,10 @@ def _to_query(f: Filters) -> None:
 
 def filter_bar() -> Filters | None:
     """Draw the filter bar in the sidebar; None when there is no data to filter."""
-    frame = run(FILTER_OPTIONS_SQL)
-    if frame.empty or frame["first_call"].iloc[0] is None:
+    found = rows(FILTER_OPTIONS_SQL)
+    if not found or found[0]["first_call"] is None:
         return None
-    raw = frame.iloc[0].to_dict()
-    as_list = lambda value, kind: [kind(v) for v in value] if value is not None else []  # noqa: E731
-    options = {"portals": as_list(raw["portals"], int), "apps": as_list(raw["apps"], str),
-               "sdk_versions": as_list(raw["sdk_versions"], str), "last_call": raw["last_call"]}
+    options = {k: found[0][k] or [] for k in ("portals", "apps", "sdk_versions")} | {"last_call": found[0]["last_call"]}
     _from_query(options)
     with st.sidebar:
         st.header(strings.FILTERS)

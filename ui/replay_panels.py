@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time as dtime, timezone
+from datetime import datetime
+from datetime import time as dtime
 
 import pandas as pd
 import streamlit as st
 
+from analytics.figures.style import OUTCOME_BADGES
+from analytics.figures.timeline import DIRECTION_WORDS
+from analytics.format import MISSING, offset, plural, shown, utc, words
 from analytics.replay import load as replay
-from analytics.replay.trace import fmt_offset, lane_label
+from analytics.replay.trace import lane_label
+from ingest.calls import OUTCOMES
 from ui import strings
 from ui.data import run
-from analytics.figures.timeline import DIRECTION_WORDS
 from ui.replay_view import PLAY_KEY, Analysis, next_finding, open_call, set_step
 
 SEVERITY_ICONS = {"critical": ":material/cancel:", "error": ":material/error:", "warning": ":material/warning:",
                   "info": ":material/info:"}
 SEVERITY_COLORS = {"critical": "red", "error": "red", "warning": "orange", "info": "gray"}
-OUTCOME_COLORS = {"answered": "green", "missed": "orange", "unanswered": "gray", "failed": "red", "dropped": "red",
-                  "in_progress": "blue"}
-OUTCOMES = ("answered", "missed", "unanswered", "failed", "dropped", "in_progress")
-
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def finder(expanded: bool) -> None:
@@ -35,7 +32,7 @@ def finder(expanded: bool) -> None:
         portal = c2.selectbox(strings.REPLAY_FIND_PORTAL, [None] + portals["portal_id"].tolist(),
                               format_func=lambda p: strings.ANY if p is None else str(p), key="replay_find_portal")
         outcome = c3.selectbox(strings.REPLAY_FIND_OUTCOME, [None, *OUTCOMES], key="replay_find_outcome",
-                               format_func=lambda o: strings.ANY if o is None else o.replace("_", " "))
+                               format_func=lambda o: strings.ANY if o is None else words(o))
         since = until = None
         if st.toggle(strings.REPLAY_FIND_WINDOW, key="replay_find_window"):
             w1, w2, w3 = st.columns(3)
@@ -64,13 +61,12 @@ def _open_selected(ids: list[str]) -> None:
 def header(view: Analysis) -> None:
     c = view.trace.call
     outcome = c.get("outcome") or "unknown"
-    st.markdown(f"### `{view.trace.call_id}` :{OUTCOME_COLORS.get(outcome, 'gray')}-badge[{outcome.replace('_', ' ')}]")
-    facts = [f"{c.get('direction')}", f"portal {c.get('portal_id')}", f"{c.get('app')} · SDK {c.get('sdk_version')}",
-             f"started {_utc(c['started_ms'])}",
-             f"rang in {c.get('instances')} instance{'s' if c.get('instances') != 1 else ''} / "
-             f"{c.get('tabs')} tab{'s' if c.get('tabs') != 1 else ''}",
+    st.markdown(f"### `{view.trace.call_id}` :{OUTCOME_BADGES.get(outcome, 'gray')}-badge[{words(outcome)}]")
+    facts = [shown(c.get("direction")), f"portal {shown(c.get('portal_id'))}",
+             f"{shown(c.get('app'))} · SDK {shown(c.get('sdk_version'))}", f"started {utc(c['started_ms'])} UTC",
+             f"rang in {plural(c.get('instances'), 'instance')} / {plural(c.get('tabs'), 'tab')}",
              f"engagement {c.get('engagement_id') or c.get('engagement') or 'none'}",
-             f"caller ID {(c.get('caller_id') or 'not asked').replace('_', ' ')}",
+             f"caller ID {words(c.get('caller_id') or 'not asked')}",
              f"{view.size} messages ({len(view.trace.call_messages)} of the call)"]
     st.caption(" · ".join(facts))
 
@@ -127,7 +123,7 @@ def step_detail(view: Analysis, step: int) -> None:
     state = view.states[step]
     st.subheader(f"#{step + 1} {m.type}")
     inst = view.trace.instance(m.instance)
-    st.caption(f"{DIRECTION_WORDS[m.direction]} · {_utc(m.ts_ms)} · {fmt_offset(view.trace.rel_ms(m.ts_ms))} from "
+    st.caption(f"{DIRECTION_WORDS[m.direction]} · {utc(m.ts_ms)} UTC · {offset(view.trace.rel_ms(m.ts_ms))} from "
                f"the first ring · {lane_label(inst) or m.instance}")
     if not m.in_call:
         st.caption(strings.REPLAY_CONTEXT)
@@ -135,8 +131,8 @@ def step_detail(view: Analysis, step: int) -> None:
         st.caption(strings.REPLAY_REDACTED)
     message, now = st.columns([3, 2])
     message.json(m.message, expanded=True)
-    holder = lane_label(view.trace.instance(state.holder)) or "—"
-    rang = ", ".join(lane_label(view.trace.instance(i)) or str(i) for i in state.ringing) or "—"
+    holder = lane_label(view.trace.instance(state.holder)) or MISSING
+    rang = ", ".join(lane_label(view.trace.instance(i)) or str(i) for i in state.ringing) or MISSING
     now.markdown(f"**{strings.REPLAY_STATE}**")
     now.markdown(f"- phase: **{state.phase}**\n- engagement: {state.engagement}\n- caller ID: {state.caller_id}\n"
                  f"- held by: {holder}\n- rang in: {rang}\n- user when it rang: {state.available}")
@@ -147,7 +143,7 @@ def messages_table(view: Analysis) -> pd.DataFrame:
     t = view.trace
     return pd.DataFrame({
         "#": [m.index + 1 for m in t.messages],
-        "time": [fmt_offset(t.rel_ms(m.ts_ms)) for m in t.messages],
+        "time": [offset(t.rel_ms(m.ts_ms)) for m in t.messages],
         "direction": [DIRECTION_WORDS[m.direction] for m in t.messages],
         "type": [m.type for m in t.messages],
         "lane": [lane_label(t.instance(m.instance)) or m.instance for m in t.messages],

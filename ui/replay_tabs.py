@@ -6,13 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from analytics import annotations
+from analytics.figures.timeline import DIRECTION_WORDS
+from analytics.format import offset, shown
 from analytics.replay import compare
 from analytics.replay import load as replay
-from analytics.replay.trace import fmt_offset
 from ingest.errors import CallscopeError
 from ui import strings
 from ui.data import db_path
-from analytics.figures.timeline import DIRECTION_WORDS
 from ui.replay_view import Analysis, analyse, healthy_call_id, set_step, share_url
 
 STATUS_WORDS = {"same": "same", "missing": "MISSING", "extra": "EXTRA", "out of order": "OUT OF ORDER"}
@@ -34,7 +34,8 @@ def compare_tab(view: Analysis) -> None:
         return
     h = healthy.trace.call
     why = ("your pick" if st.query_params.get("healthy") else
-           f"{h.get('direction')}, portal {h.get('portal_id')}, SDK {h.get('sdk_version')}, {h.get('outcome')}")
+           f"{shown(h.get('direction'))}, portal {shown(h.get('portal_id'))}, SDK {shown(h.get('sdk_version'))}, "
+           f"{shown(h.get('outcome'))}")
     st.markdown(strings.REPLAY_COMPARE_PICKED.format(call_id=healthy.trace.call_id, why=why))
     steps = compare.align(trace, healthy.trace)
     st.markdown(compare.summary(steps))
@@ -42,11 +43,10 @@ def compare_tab(view: Analysis) -> None:
         "status": [STATUS_WORDS[s.status] + (" (other tab)" if s.other_tab else "") for s in steps],
         "message": [s.type for s in steps],
         "direction": [DIRECTION_WORDS[s.direction] for s in steps],
-        "this call": [f"#{s.this_index + 1} {fmt_offset(s.this_rel_ms)}" if s.this_index is not None else ""
+        "this call": [f"#{s.this_index + 1} {offset(s.this_rel_ms)}" if s.this_index is not None else ""
                       for s in steps],
-        "healthy call": [fmt_offset(s.healthy_rel_ms) if s.healthy_rel_ms is not None else "" for s in steps],
-        "difference": [("+" if s.delta_ms >= 0 else "−") + f"{abs(s.delta_ms) / 1000:.3f} s"
-                       if s.delta_ms is not None else "" for s in steps],
+        "healthy call": [offset(s.healthy_rel_ms) if s.healthy_rel_ms is not None else "" for s in steps],
+        "difference": [offset(s.delta_ms) if s.delta_ms is not None else "" for s in steps],
     })
     targets = [s.this_index for s in steps]
     st.dataframe(table, hide_index=True, width="stretch", key=f"replay_compare_{trace.call_id}",

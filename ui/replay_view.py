@@ -16,7 +16,7 @@ from analytics.replay import compare
 from analytics.replay import load as replay
 from analytics.replay.diagnosis import Finding, diagnose
 from analytics.replay.trace import CallState, CallTrace, Pair, pair_replies, phases, states
-from ui.data import RESULT_TTL_S, db_path, generation, run
+from ui.data import RESULT_TTL_S, db_path, generation, rows
 
 PLAY_STEP_S = 0.8
 TIMELINE_KEY = "replay_timeline"
@@ -49,7 +49,7 @@ class Analysis:
 
 @st.cache_data(ttl=RESULT_TTL_S, max_entries=32, show_spinner=False)
 def _analyse(path: str, gen: tuple[int, int], call_id: str) -> Analysis | None:
-    trace = replay.load_trace(run, call_id)
+    trace = replay.load_trace(rows, call_id)
     if trace is None:
         return None
     return Analysis(trace, diagnose(trace), pair_replies(trace.messages), phases(trace), states(trace))
@@ -62,8 +62,8 @@ def analyse(call_id: str) -> Analysis | None:
 
 @st.cache_data(ttl=RESULT_TTL_S, max_entries=32, show_spinner=False)
 def _healthy(path: str, gen: tuple[int, int], call_id: str) -> str | None:
-    trace = replay.load_trace(run, call_id)
-    healthy = compare.pick_healthy(run, trace) if trace is not None else None
+    trace = replay.load_trace(rows, call_id)
+    healthy = compare.pick_healthy(rows, trace) if trace is not None else None
     return healthy.call_id if healthy is not None else None
 
 

@@ -1,5 +1,6 @@
 """Plotly figures for the Engagements, Iframes and Funnel pages (no Streamlit). Units and time zone on the axes,
-transparent backgrounds (analytics.figures.style.layout). Every clickable trace carries its drill keys as `customdata` lists."""
+the house look with the legend above the plot (analytics.figures.style.layout). Every clickable trace carries its
+drill keys as `customdata` lists; numbers in labels are written as analytics.format writes them."""
 
 from __future__ import annotations
 
@@ -8,22 +9,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics.figures.style import OUTCOME_COLORS, layout
+from analytics.format import count, missing, percent
 
 LOCATION_COLORS = {"remote": "#4a90d9", "widget": "#e8a33d", "window": "#2e9e5b", "(unknown)": "#9aa5b1"}
 CALLER_ID_COLORS = {"matched contact": "#2e9e5b", "matched company": "#7fc8a0", "no match": "#9aa5b1",
                     "failed": "#d64545"}
 CALLING_WINDOW_COLORS = {"calling window": "#2e9e5b", "no calling window": "#4a90d9", "(unknown)": "#9aa5b1"}
 PASSED, LOST = "#4a90d9", "rgba(214,69,69,0.55)"
-
-
-def _layout(fig: go.Figure, height: int = 380) -> go.Figure:
-    """analytics.figures.style.layout with the legend above the plot, clear of the x-axis title, keeping the builder's hovermode
-    ("closest" where a click must pick one bar, not the whole x position)."""
-    hovermode = fig.layout.hovermode
-    layout(fig, height=height)
-    fig.update_layout(legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", traceorder="normal"),
-                      margin=dict(t=30), hovermode=hovermode or fig.layout.hovermode)
-    return fig
 
 
 def _rate_axis(fig: go.Figure, title: str) -> None:
@@ -49,7 +41,7 @@ def _top(values: pd.Series) -> float:
 
 
 def _keys(*columns) -> list[list]:
-    return [list(row) for row in zip(*columns)]
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 def engagement_trend(trend: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
@@ -64,12 +56,12 @@ def engagement_trend(trend: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
                     hovertemplate=f"%{{y:,}} calls, engagement {name}<extra></extra>")
     fig.add_scatter(x=trend["bucket"], y=trend["engagement_failure_rate"] * 100, name="failure rate",
                     mode="lines+markers", line=dict(width=2, color="#7b3fbf"), secondary_y=True,
-                    hovertemplate="failure rate %{y:.2f}%<extra></extra>")
+                    hovertemplate="failure rate %{y:.1f}%<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest")  # a click picks the segment under the pointer
     _time_axis(fig, bucket, tz)
     fig.update_yaxes(title_text="calls (count)", secondary_y=False)
     _rate_axis(fig, "failure rate (%)")
-    return _layout(fig)
+    return layout(fig, legend_above=True)
 
 
 def caller_id_mix(frame: pd.DataFrame, kinds: tuple[str, ...]) -> go.Figure:
@@ -81,13 +73,13 @@ def caller_id_mix(frame: pd.DataFrame, kinds: tuple[str, ...]) -> go.Figure:
         share = frame[column] / frame["replied"].where(frame["replied"] > 0) * 100
         fig.add_bar(y=portals, x=share, name=kind, orientation="h", marker_color=CALLER_ID_COLORS.get(kind),
                     customdata=_keys(portals, [kind] * len(frame), frame[column], frame["replied"]),
-                    text=[f"{s:.0f}%" if s >= 6 else "" for s in share.fillna(0)], textposition="inside",
+                    text=[percent(v / 100) if v >= 6 else "" for v in share.fillna(0)], textposition="inside",
                     hovertemplate="%{y}: " + kind
                                   + " %{x:.1f}% (%{customdata[2]:,} of %{customdata[3]:,})<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest")
     fig.update_xaxes(title_text="inbound calls with a caller-ID reply (%)", range=[0, 100])
     fig.update_yaxes(title_text="portal", type="category", autorange="reversed")
-    return _layout(fig, height=max(300, 80 + 36 * len(frame)))
+    return layout(fig, height=max(300, 80 + 36 * len(frame)), legend_above=True)
 
 
 def latency_boxes(frame: pd.DataFrame, key: str, prefix: str, axis_title: str, key_title: str,
@@ -96,14 +88,14 @@ def latency_boxes(frame: pd.DataFrame, key: str, prefix: str, axis_title: str, k
     each label carries how many values the box summarises (`timed`)."""
     shown = frame[frame[f"{prefix}_median_ms"].notna()]
     fig = go.Figure(go.Box(
-        x=[f"{k}<br>n={int(n):,}" for k, n in zip(shown[key], shown["timed"])], q1=shown[f"{prefix}_p25_ms"],
+        x=[f"{k}<br>n={count(n)}" for k, n in zip(shown[key], shown["timed"], strict=True)], q1=shown[f"{prefix}_p25_ms"],
         median=shown[f"{prefix}_median_ms"],
         q3=shown[f"{prefix}_p75_ms"], lowerfence=shown[f"{prefix}_p5_ms"], upperfence=shown[f"{prefix}_p95_ms"],
         marker_color=color, name=axis_title, showlegend=False, hoverinfo="y"))
     fig.update_xaxes(title_text=key_title, type="category")
     fig.update_yaxes(title_text=axis_title, rangemode="tozero")
     fig.update_layout(hovermode="closest")
-    return _layout(fig)
+    return layout(fig, legend_above=True)
 
 
 def locations_trend(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
@@ -121,7 +113,7 @@ def locations_trend(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
     _time_axis(fig, bucket, tz)
     fig.update_yaxes(title_text="SDK instances (count)", secondary_y=False)
     _rate_axis(fig, "calling window (% of instances)")
-    return _layout(fig)
+    return layout(fig, legend_above=True)
 
 
 def locations_by_portal(frame: pd.DataFrame) -> go.Figure:
@@ -135,11 +127,12 @@ def locations_by_portal(frame: pd.DataFrame) -> go.Figure:
     totals = frame.groupby("portal", as_index=False)[["instances", "calling_window", "calling_window_known"]].sum()
     share = totals["calling_window"] / totals["calling_window_known"].where(totals["calling_window_known"] > 0)
     fig.add_scatter(y=totals["portal"], x=totals["instances"], mode="text", showlegend=False, hoverinfo="skip",
-                    text=[f"  calling window {v:.0%}" if v == v else "" for v in share], textposition="middle right")
+                    text=["" if missing(v) else f"  calling window {percent(v)}" for v in share],
+                    textposition="middle right")
     fig.update_layout(barmode="stack", hovermode="closest")
     fig.update_xaxes(title_text="SDK instances (count)", range=[0, totals["instances"].max() * 2.0])
     fig.update_yaxes(title_text="portal", type="category", autorange="reversed")
-    return _layout(fig, height=max(300, 80 + 36 * frame["portal"].nunique()))
+    return layout(fig, height=max(300, 80 + 36 * frame["portal"].nunique()), legend_above=True)
 
 
 def ringing(frame: pd.DataFrame, outcomes: tuple[str, ...]) -> go.Figure:
@@ -156,7 +149,7 @@ def ringing(frame: pd.DataFrame, outcomes: tuple[str, ...]) -> go.Figure:
     fig.update_xaxes(title_text="SDK instances the call rang in (count)", type="category",
                      categoryorder="category ascending")
     fig.update_yaxes(title_text="calls (count)")
-    return _layout(fig)
+    return layout(fig, legend_above=True)
 
 
 def rate_bars(frame: pd.DataFrame, rate: str, numerator: str, denominator: str, axis_title: str, key_title: str,
@@ -166,13 +159,13 @@ def rate_bars(frame: pd.DataFrame, rate: str, numerator: str, denominator: str, 
         y=frame["key"], x=frame[rate] * 100, orientation="h",
         marker_color=[(colors or LOCATION_COLORS).get(k, "#4a90d9") for k in frame["key"]],
         customdata=_keys(frame["key"]),
-        text=[f"{r:.2%} ({int(n):,} of {int(d):,})" for r, n, d in zip(frame[rate].fillna(0), frame[numerator],
-                                                                        frame[denominator])],
+        text=[f"{percent(r)} ({count(n)} of {count(d)})" for r, n, d in zip(frame[rate].fillna(0), frame[numerator],
+                                                                            frame[denominator], strict=True)],
         textposition="outside", hovertemplate="%{y}: %{text}<extra></extra>", cliponaxis=False))
     fig.update_layout(hovermode="closest", showlegend=False)
     fig.update_xaxes(title_text=axis_title, range=[0, max(_top(frame[rate] * 100), 0.5) * 1.8])
     fig.update_yaxes(title_text=key_title, type="category", autorange="reversed")
-    return _layout(fig, height=max(240, 110 + 40 * len(frame)))
+    return layout(fig, height=max(240, 110 + 40 * len(frame)), legend_above=True)
 
 
 def recreated(frame: pd.DataFrame) -> go.Figure:
@@ -182,15 +175,15 @@ def recreated(frame: pd.DataFrame) -> go.Figure:
         fig.add_bar(x=rows["recreated"], y=rows["dropped_rate"] * 100, name=group,
                     marker_color=CALLING_WINDOW_COLORS.get(group),
                     customdata=_keys(rows["recreated"], [group] * len(rows)),
-                    text=[f"{r:.1%} ({int(d):,} of {int(k):,})"
-                          for r, d, k in zip(rows["dropped_rate"].fillna(0), rows["dropped"], rows["known"])],
+                    text=[f"{percent(r)} ({count(d)} of {count(k)})"
+                          for r, d, k in zip(rows["dropped_rate"].fillna(0), rows["dropped"], rows["known"], strict=True)],
                     textposition="outside", cliponaxis=False,
                     hovertemplate=group + ", %{x} re-created: %{text} dropped<extra></extra>")
     fig.update_layout(barmode="group", hovermode="closest")
     fig.update_xaxes(title_text="iframes re-created during the call (count)", type="category",
                      categoryorder="category ascending")
     fig.update_yaxes(title_text="dropped rate (%)", range=[0, max(_top(frame["dropped_rate"] * 100), 5) * 1.2])
-    return _layout(fig)
+    return layout(fig, legend_above=True)
 
 
 def availability(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
@@ -209,17 +202,17 @@ def availability(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
     _time_axis(fig, bucket, tz)
     _count_axis(fig, "calls (count)", _top(frame["arrived_unavailable"]), secondary_y=False)
     _count_axis(fig, "messages, users (count)", _top(frame["unavailable_messages"]), secondary_y=True, showgrid=False)
-    return _layout(fig)
+    return layout(fig, legend_above=True)
 
 
 def funnel(steps: pd.DataFrame, direction: str) -> go.Figure:
     """Each step as a bar: calls that passed it, and the calls lost there stacked after them."""
     fig = go.Figure()
-    labels = [f"{n}. {label}" for n, label in zip(steps["step"], steps["label"])]
-    conversion = [f"{c:.1%}" if c == c and c is not None else "–" for c in steps["conversion"]]
+    labels = [f"{n}. {label}" for n, label in zip(steps["step"], steps["label"], strict=True)]
+    conversion = [percent(c) for c in steps["conversion"]]
     fig.add_bar(y=labels, x=steps["passed"], name="passed", orientation="h", marker_color=PASSED,
                 customdata=_keys(steps["step"], ["passed"] * len(steps), conversion),
-                text=[f"{p:,} ({c})" for p, c in zip(steps["passed"], conversion)], textposition="inside",
+                text=[f"{count(p)} ({c})" for p, c in zip(steps["passed"], conversion, strict=True)], textposition="inside",
                 insidetextanchor="start",
                 hovertemplate="%{y}: %{x:,} " + direction + " calls passed (%{customdata[2]} of the step before)"
                               "<extra></extra>")
@@ -229,7 +222,7 @@ def funnel(steps: pd.DataFrame, direction: str) -> go.Figure:
     fig.update_layout(barmode="stack", hovermode="closest")
     fig.update_xaxes(title_text=f"{direction} calls (count)")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _layout(fig, height=400)
+    return layout(fig, height=400, legend_above=True)
 
 
 def share_histogram(frame: pd.DataFrame, labels: list[str], key_title: str, axis_title: str) -> go.Figure:
@@ -244,4 +237,4 @@ def share_histogram(frame: pd.DataFrame, labels: list[str], key_title: str, axis
     fig.update_layout(barmode="group", hovermode="closest", legend_title_text=key_title)
     fig.update_xaxes(title_text=axis_title, type="category", categoryorder="array", categoryarray=labels)
     fig.update_yaxes(title_text="SDK instances (% of the group)", rangemode="tozero")
-    return _layout(fig)
+    return layout(fig, legend_above=True)

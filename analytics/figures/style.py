@@ -8,15 +8,23 @@ from plotly.subplots import make_subplots
 
 OUTCOME_COLORS = {"answered": "#2e9e5b", "missed": "#e8a33d", "unanswered": "#9aa5b1", "failed": "#d64545",
                   "dropped": "#7b3fbf", "in_progress": "#4a90d9"}
-
+# The same colours by the names Streamlit's markdown takes (`:violet-badge[dropped]`), which accepts no hex.
+NAMED_COLORS = {"#2e9e5b": "green", "#e8a33d": "orange", "#9aa5b1": "gray", "#d64545": "red", "#7b3fbf": "violet",
+                "#4a90d9": "blue"}
+OUTCOME_BADGES = {outcome: NAMED_COLORS[color] for outcome, color in OUTCOME_COLORS.items()}
 
 MIN_CALLS_FOR_RATE = 10
 
 
-def layout(fig: go.Figure, *, height: int = 380) -> go.Figure:
-    """Transparent background so the chart reads in light and dark themes."""
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), paper_bgcolor="rgba(0,0,0,0)",
-                      plot_bgcolor="rgba(0,0,0,0)", legend=dict(orientation="h", y=-0.2), hovermode="x unified")
+def layout(fig: go.Figure, *, height: int = 380, legend_above: bool = False) -> go.Figure:
+    """The house look: transparent background so the chart reads in light and dark themes, a faint grid, the legend
+    below the plot (or above it, clear of the x-axis title). The builder's hovermode stays ("closest" where a click
+    must pick one bar, not the whole x position); without one, the hover is unified along x."""
+    legend = (dict(orientation="h", x=0, y=1.02, yanchor="bottom", traceorder="normal") if legend_above
+              else dict(orientation="h", y=-0.2))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30 if legend_above else 40, b=10),
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", legend=legend,
+                      hovermode=fig.layout.hovermode or "x unified")
     fig.update_xaxes(gridcolor="rgba(128,128,128,0.2)")
     fig.update_yaxes(gridcolor="rgba(128,128,128,0.2)")
     return fig

@@ -8,11 +8,12 @@ is a failure or an error. Each marker's customdata is its trace index, for click
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
-from analytics.replay.trace import CallTrace, Instance, Message, Pair, fmt_ms, fmt_offset
+from analytics.format import duration, offset, utc
+from analytics.replay.trace import CallTrace, Instance, Message, Pair
 
 LANE_OFFSET = 0.2
 COLORS = {"to": "#1f6fd1", "from": "#12946b", "context": "#9aa3ad", "failure": "#d62728", "capture": "#7b4fbf",
@@ -36,12 +37,8 @@ SHORT = {"INCOMING_CALL": "ring", "OUTGOING_CALL_STARTED": "dial", "CALL_ANSWERE
          "NAVIGATE_TO_RECORD": "navigate", "PAGEHIDE": "page hidden", "SYNC": "SYNC"}
 
 
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
-
 def _hms(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%H:%M:%S")
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S")
 
 
 class _Axis:
@@ -58,7 +55,7 @@ class _Axis:
             return None
         if self.relative:
             return (ms - self.ring) / self.scale
-        return datetime.fromtimestamp(ms / 1000, timezone.utc).replace(tzinfo=None)
+        return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
 
 
 def lane_text(inst: Instance, ring_ms: int) -> str:
@@ -68,16 +65,16 @@ def lane_text(inst: Instance, ring_ms: int) -> str:
     if inst.went_away_ms:
         how = "page unloaded" if inst.unloaded_ms == inst.went_away_ms else "replaced by a new iframe"
         return (head + f"{_hms(inst.started_ms)}–{_hms(inst.went_away_ms)} "
-                f"({fmt_ms(inst.went_away_ms - inst.started_ms)})<br>✕ {how}")
+                f"({duration(inst.went_away_ms - inst.started_ms)})<br>✕ {how}")
     before = ring_ms - inst.started_ms
-    since = f"{fmt_ms(before)} before the ring" if before > 0 else f"{fmt_ms(-before)} after the ring"
+    since = f"{duration(before)} before the ring" if before > 0 else f"{duration(-before)} after the ring"
     return head + f"loaded {_hms(inst.started_ms)} ({since})<br>did not go away during the call"
 
 
 def hover_text(trace: CallTrace, m: Message) -> str:
     arrow = DIRECTION_WORDS[m.direction]
-    lines = [f"<b>#{m.index + 1} {m.type}</b> ({arrow})", f"{_utc(m.ts_ms)} UTC",
-             f"{fmt_offset(trace.rel_ms(m.ts_ms))} from the first ring"]
+    lines = [f"<b>#{m.index + 1} {m.type}</b> ({arrow})", f"{utc(m.ts_ms)} UTC",
+             f"{offset(trace.rel_ms(m.ts_ms))} from the first ring"]
     source = m.message if m.type in ("SYNC", "SYNC_ACK") else m.data
     fields = [f"{k}: {source[k]}" for k in KEY_FIELDS if k in source]
     if m.caller_id_matches is not None:
@@ -128,7 +125,7 @@ def build_figure(trace: CallTrace, pairs: list[Pair], phases: list[tuple[str, in
         label = dict(annotation_text=name, annotation_position="top left",
                      annotation_font=dict(size=11, color="#555")) if (b - a) >= 0.08 * visible_ms else {}
         fig.add_vrect(x0=axis.x(a), x1=axis.x(b), fillcolor=PHASE_COLORS[name], line_width=0, layer="below", **label)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{name} ({fmt_ms(b - a)})",
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{name} ({duration(b - a)})",
                                  hoverinfo="skip", marker=dict(symbol="square", size=13, color=PHASE_SOLID[name])))
     _connectors(fig, trace, pairs, axis, y, LABEL_GAP * visible_ms)
     labelled = _labelled(msgs, LABEL_GAP * visible_ms) if len(trace.call_messages) <= LABEL_LIMIT else set()
@@ -148,11 +145,7 @@ def build_figure(trace: CallTrace, pairs: list[Pair], phases: list[tuple[str, in
                                yshift=13 if m.direction == "to_hubspot" else -13,
                                font=dict(size=10, color=COLORS[_category(m)]))
     if selected is not None and 0 <= selected < len(msgs):
-        m = msgs[selected]
-        fig.add_trace(go.Scatter(x=[axis.x(m.ts_ms)], y=[y(m)], mode="markers", showlegend=False,
-                                 hoverinfo="skip", marker=dict(symbol="circle-open", size=24, color=COLORS["selected"],
-                                                               line=dict(width=3, color=COLORS["selected"]))))
-        fig.add_vline(x=axis.x(m.ts_ms), line=dict(color=COLORS["selected"], width=1, dash="dot"))
+        _ring(fig, axis.x(msgs[selected].ts_ms), y(msgs[selected]))
     n = max(len(lanes), 1)
     fig.update_layout(
         height=min(900, 190 + 105 * n), margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
@@ -165,6 +158,14 @@ def build_figure(trace: CallTrace, pairs: list[Pair], phases: list[tuple[str, in
     fig.update_yaxes(tickvals=list(range(n)), ticktext=_ticktext(trace, lanes), range=[n - 0.45, -0.55],
                      showgrid=False, zeroline=False, fixedrange=True)
     return fig
+
+
+def _ring(fig: go.Figure, x, y: float) -> None:
+    """The selected step: a ring around its marker and a dotted line through its time."""
+    fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", showlegend=False, hoverinfo="skip",
+                             marker=dict(symbol="circle-open", size=24, color=COLORS["selected"],
+                                         line=dict(width=3, color=COLORS["selected"]))))
+    fig.add_vline(x=x, line=dict(color=COLORS["selected"], width=1, dash="dot"))
 
 
 def _labelled(msgs: list[Message], gap_ms: float) -> set[int]:
@@ -203,7 +204,7 @@ def _lanes(fig: go.Figure, trace: CallTrace, lanes: dict, axis: _Axis) -> None:
             gone_y.append(k)
             how = ("its page unloaded (PAGEHIDE)" if inst.unloaded_ms == inst.went_away_ms
                    else "a new iframe replaced it")
-            gone_text.append(f"<b>instance went away</b><br>{_utc(inst.went_away_ms)} UTC<br>{how}")
+            gone_text.append(f"<b>instance went away</b><br>{utc(inst.went_away_ms)} UTC<br>{how}")
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=COLORS["lane"], width=26), hoverinfo="skip",
                              showlegend=False))
     if quiet_x:
@@ -227,11 +228,11 @@ def _connectors(fig: go.Figure, trace: CallTrace, pairs: list[Pair], axis: _Axis
         ys += [y(a), y(b), None]
         mid_x.append(axis.x((a.ts_ms + b.ts_ms) // 2))
         mid_y.append((y(a) + y(b)) / 2)
-        hover.append(f"{a.type} #{a.index + 1} → {b.type} #{b.index + 1}<br>reply after {fmt_ms(p.latency_ms)}")
+        hover.append(f"{a.type} #{a.index + 1} → {b.type} #{b.index + 1}<br>reply after {duration(p.latency_ms)}")
         taken = shown.setdefault(b.instance, [])
         if b.in_call and all(abs(b.ts_ms - t) >= gap_ms for t in taken):  # the call's replies, not crowded
             taken.append(b.ts_ms)
-            fig.add_annotation(x=mid_x[-1], y=mid_y[-1], text=fmt_ms(p.latency_ms), showarrow=False, xanchor="left",
+            fig.add_annotation(x=mid_x[-1], y=mid_y[-1], text=duration(p.latency_ms), showarrow=False, xanchor="left",
                                xshift=5, font=dict(size=9, color="#555"), bgcolor="rgba(255,255,255,0.7)")
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="request → reply", hoverinfo="skip",
                              line=dict(color=COLORS["connector"], width=1.5, dash="dot")))

@@ -13,9 +13,11 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, replace
 
+from analytics.db import Runner
+from analytics.format import duration
 from analytics.replay.diagnosis import diagnose
-from analytics.replay.load import Run, load_trace
-from analytics.replay.trace import CallTrace, Message, fmt_ms
+from analytics.replay.load import load_trace
+from analytics.replay.trace import START_TYPES, CallTrace, Message
 
 HEALTHY_CANDIDATES = 5
 
@@ -52,14 +54,14 @@ class Step:
         return self.this_rel_ms - self.healthy_rel_ms
 
 
-def healthy_candidates(run: Run, call: CallTrace, limit: int = HEALTHY_CANDIDATES) -> list[str]:
-    frame = run(HEALTHY_CANDIDATES_SQL, direction=call.direction, call_id=call.call_id,
+def healthy_candidates(run: Runner, call: CallTrace, limit: int = HEALTHY_CANDIDATES) -> list[str]:
+    found = run(HEALTHY_CANDIDATES_SQL, direction=call.direction, call_id=call.call_id,
                 portal_id=call.call.get("portal_id"), sdk_version=call.call.get("sdk_version"),
                 started_ms=call.call.get("started_ms") or 0, limit=limit)
-    return frame["external_call_id"].tolist() if not frame.empty else []
+    return [row["external_call_id"] for row in found]
 
 
-def pick_healthy(run: Run, call: CallTrace, limit: int = HEALTHY_CANDIDATES) -> CallTrace | None:
+def pick_healthy(run: Runner, call: CallTrace, limit: int = HEALTHY_CANDIDATES) -> CallTrace | None:
     """The first candidate the diagnosis finds nothing worse than `info` in."""
     for call_id in healthy_candidates(run, call, limit):
         trace = load_trace(run, call_id)
@@ -98,7 +100,7 @@ def _replies_sorted(msgs: list[Message]) -> list[Message]:
 def main_instances(trace: CallTrace) -> set[str | None]:
     """The instance that holds the call (it answered, else it rang first) and the iframes that took its place."""
     answered = trace.of_type("CALL_ANSWERED")
-    starts = trace.of_type("INCOMING_CALL", "OUTGOING_CALL_STARTED")
+    starts = trace.of_type(*START_TYPES)
     first = (answered or starts or trace.call_messages or trace.messages)[0].instance if trace.messages else None
     return {first} | {i.instance for i in trace.instances if i.role != "call"}
 
@@ -114,7 +116,7 @@ def align(this: CallTrace, healthy: CallTrace) -> list[Step]:
     matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            steps += [_step("same", this, healthy, x, y) for x, y in zip(a[i1:i2], b[j1:j2])]
+            steps += [_step("same", this, healthy, x, y) for x, y in zip(a[i1:i2], b[j1:j2], strict=True)]
             continue
         steps += [_step("extra", this, healthy, x, None) for x in a[i1:i2]]
         steps += [_step("missing", this, healthy, None, y) for y in b[j1:j2]]
@@ -153,7 +155,7 @@ def summary(steps: list[Step]) -> str:
     counts = {k: sum(s.status == k for s in steps) for k in ("missing", "extra", "out of order")}
     if not any(counts.values()):
         slowest = max((s for s in steps if s.delta_ms is not None), key=lambda s: abs(s.delta_ms), default=None)
-        timing = (f" The largest timing difference is at {slowest.type}: {fmt_ms(abs(slowest.delta_ms))} "
+        timing = (f" The largest timing difference is at {slowest.type}: {duration(abs(slowest.delta_ms))} "
                   f"{'later' if slowest.delta_ms > 0 else 'earlier'}." if slowest and slowest.delta_ms else "")
         return "Same messages in the same order as the healthy call." + timing
     parts = [f"{n} {k}" for k, n in counts.items() if n]

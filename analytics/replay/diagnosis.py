@@ -1,17 +1,20 @@
 """What went wrong with one call, in plain words: small named rules over a `CallTrace`, most severe first.
 
 Each rule is a function `(call: CallTrace) -> list[Finding]` whose docstring states the rule and the SDK fact it
-rests on (SDK 0.9.7 source, digest in shared/reference/sdk-protocol.md). A finding names the messages it rests on
-by trace index; the first is where the page jumps. A healthy call gets no findings.
+rests on: the source of @hubspot/calling-extensions-sdk 0.9.7 (src/CallingExtensions.ts, src/IFrameManager.ts,
+src/Constants.ts) or HubSpot's calling SDK docs (CALLING_SDK_DOCS). A finding names the messages it rests on by
+trace index; the first is where the page jumps. A healthy call gets no findings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analytics.replay.trace import (AVAILABILITY_TYPES, START_TYPES, CallTrace, Message, fmt_ms, fmt_offset,
-                             lane_label, pair_replies)
+from analytics.format import duration, offset, plural
+from analytics.replay.trace import AVAILABILITY_TYPES, START_TYPES, CallTrace, Message, lane_label, pair_replies
 from ingest import sdk
+
+CALLING_SDK_DOCS = "https://developers.hubspot.com/docs/api-reference/crm-calling-extensions-v3/calling-sdk"
 
 SEVERITIES = ("critical", "error", "warning", "info")
 # A HubSpot reply is slow when it took this many times the portal's median, and at least this much longer.
@@ -34,7 +37,7 @@ class Finding:
 
 
 def _ref(call: CallTrace, m: Message) -> str:
-    return f"{m.type} #{m.index + 1} ({fmt_offset(call.rel_ms(m.ts_ms))})"
+    return f"{m.type} #{m.index + 1} ({offset(call.rel_ms(m.ts_ms))})"
 
 
 def _quote(text: str | None) -> str:
@@ -60,7 +63,7 @@ def call_dropped(call: CallTrace) -> list[Finding]:
     state = "answered" if call.call.get("answered") else "ringing"
     handed = [m for m in marks if m.type == "SYNC" and call.instance(m.instance).role == "handover"]
     detail = (f"The call was {state} in {where} and that iframe went away at "
-              f"{fmt_offset(call.rel_ms(gone_at)) if gone_at else 'an unknown time'}: {how}. No CALL_ENDED, "
+              f"{offset(call.rel_ms(gone_at)) if gone_at else 'an unknown time'}: {how}. No CALL_ENDED, "
               f"CALL_COMPLETED or CALL_TRANSFERRED followed, so the call was lost, most likely by a HubSpot page "
               f"navigation while it was not held in the calling window.")
     if handed:
@@ -77,7 +80,8 @@ def call_dropped(call: CallTrace) -> list[Finding]:
 def engagement_creation_failed(call: CallTrace) -> list[Finding]:
     """HubSpot answered the call's start with CREATE_ENGAGEMENT_FAILED {error: {message}}: the app gets no
     engagementId, so CALL_ENDED / CALL_COMPLETED that follow carry none (or 0) and the call is not logged
-    (sdk-protocol §8 "Failed engagement creation")."""
+    (src/Constants.ts `messageHandlerNames`: CREATE_ENGAGEMENT_FAILED runs onCreateEngagementFailed, and
+    `CallingExtensions.onMessageHandler` runs onFailed for every *_FAILED; CALLING_SDK_DOCS#events)."""
     failures = call.of_type("CREATE_ENGAGEMENT_FAILED")
     if not failures:
         return []
@@ -179,7 +183,7 @@ def simultaneous_ringing(call: CallTrace) -> list[Finding]:
     answering = {m.instance for m in call.of_type("CALL_ANSWERED")}
     engagements = {m.engagement_id for m in call.of_type("CREATE_ENGAGEMENT_SUCCEEDED", "ENGAGEMENT_CREATED")}
     where = ", ".join(lane_label(call.instance(i)) or str(i) for i in instances)
-    detail = f"The call rang in {len(instances)} instances in {len(tabs)} tab{'s' if len(tabs) != 1 else ''}: {where}."
+    detail = f"The call rang in {len(instances)} instances in {plural(len(tabs), 'tab')}: {where}."
     severity = "info"
     if len(answering) > 1:
         detail += f" {len(answering)} of them sent CALL_ANSWERED."
@@ -195,7 +199,8 @@ def simultaneous_ringing(call: CallTrace) -> list[Finding]:
 
 def answered_before_ring(call: CallTrace) -> list[Finding]:
     """An app answers (CALL_ANSWERED) only a call it started with INCOMING_CALL / OUTGOING_CALL_STARTED: the SDK's
-    call lifecycle is start → answer → end → complete (sdk-protocol §8)."""
+    call lifecycle is start → answer → end → complete (`incomingCall` / `outgoingCall`, `callAnswered`,
+    `callEnded`, `callCompleted` in src/CallingExtensions.ts; CALLING_SDK_DOCS#events)."""
     starts = call.of_type(*START_TYPES)
     early = [m for m in call.of_type("CALL_ANSWERED") if not starts or m.index < starts[0].index]
     if not early:
@@ -222,7 +227,8 @@ def ended_without_start(call: CallTrace) -> list[Finding]:
 
 
 def completed_before_ended(call: CallTrace) -> list[Finding]:
-    """CALL_COMPLETED (log the call) follows CALL_ENDED (hang up) in the SDK's call lifecycle (sdk-protocol §8)."""
+    """CALL_COMPLETED (log the call) follows CALL_ENDED (hang up) in the SDK's call lifecycle (`callEnded`, then
+    `callCompleted` in src/CallingExtensions.ts; CALLING_SDK_DOCS#events)."""
     completed = call.of_type("CALL_COMPLETED")
     if not completed:
         return []
@@ -348,7 +354,8 @@ def unknown_message_types(call: CallTrace) -> list[Finding]:
 
 def slow_replies(call: CallTrace) -> list[Finding]:
     """HubSpot's reply to the call's start (engagement, caller ID) took far longer than the portal's median for the
-    same reply: more than SLOW_FACTOR times it, and SLOW_MIN_EXTRA_MS more (replies pair by order, §5)."""
+    same reply: more than SLOW_FACTOR times it, and SLOW_MIN_EXTRA_MS more (replies pair by order within the
+    instance: trace.pair_replies, REPLIES)."""
     findings = []
     by_index = {m.index: m for m in call.messages}
     for pair in pair_replies(call.messages):
@@ -359,8 +366,8 @@ def slow_replies(call: CallTrace) -> list[Finding]:
         if pair.latency_ms > SLOW_FACTOR * median and pair.latency_ms > median + SLOW_MIN_EXTRA_MS:
             findings.append(Finding(
                 "warning", "slow_reply", f"HubSpot was slow to answer with {reply.type}",
-                f"{_ref(call, reply)} came {fmt_ms(pair.latency_ms)} after {request.type} #{request.index + 1}, "
-                f"{pair.latency_ms / median:.0f}× this portal's median ({fmt_ms(median)}).",
+                f"{_ref(call, reply)} came {duration(pair.latency_ms)} after {request.type} #{request.index + 1}, "
+                f"{pair.latency_ms / median:.0f}× this portal's median ({duration(median)}).",
                 "Do not block the call on HubSpot's reply: show the call first and fill in the contact or the "
                 "engagement when it arrives.", (reply.index, request.index)))
     return findings

@@ -13,8 +13,8 @@ Opening one call takes three statements, all with bound parameters, none scannin
 The instances' lanes (start, last message, went away) are read off those events (`instances_of`); whether the call
 dropped is the `calls` row's outcome (ingest/calls.py).
 
-`load_trace(run, call_id)` runs them through any `run(sql, **params) -> DataFrame`: `ui.data.run` in the
-dashboard (cached per snapshot), `reader_run(con)` headless.
+`load_trace(run, call_id)` runs them through any `analytics.db.Runner`, `run(sql, **params) -> list[dict]`:
+`ui.data.rows` in the dashboard (cached per snapshot), `analytics.db.runner(con)` headless.
 """
 
 from __future__ import annotations
@@ -22,22 +22,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
-import duckdb
-import pandas as pd
-
-from analytics.db import query
-from analytics.replay.trace import CallTrace, Instance, Message, pair_replies
+from analytics.db import Runner
+from analytics.format import scrub, shown, utc
+from analytics.replay.trace import AVAILABILITY_TYPES, CallTrace, Instance, Message, pair_replies
 from ingest import sdk
-from ingest.redact import EMAIL_RE, PHONE_RE
-
-Run = Callable[..., pd.DataFrame]
 
 LEAD_MS = 60_000        # context before the call's first message (DIAL_NUMBER, availability, navigation)
 TAIL_MS = 30_000        # context after its last message or the moment its instance went away
-HANDSHAKE_MS = 30_000   # an instance's first 30 s: its SYNC/SYNC_ACK (HubSpot gives up on SYNC_ACK after 30 s)
+HANDSHAKE_MS = 30_000   # an instance's first 30 s: its SYNC/SYNC_ACK (HubSpot gives up on SYNC_ACK after 30 s,
+                        # IFrameManager.sendSync in the SDK's src/IFrameManager.ts)
 INSTANCE_ID_SLACK_MS = 5_000             # read from this long before an instanceId's time (clock skew)
 INSTANCE_ID_MAX_AGE_MS = 7 * 86_400_000  # an id older than this before the call is not taken as a time
 FIND_LIMIT = 200
@@ -76,7 +72,7 @@ candidates AS (
     -- Light columns only: the whole message is read for the kept rows alone (by rowid, below).
     SELECT e.rowid AS row_id, e.ts, t.tied_by, list_contains($instances, e.instance) AS own,
            min(e.ts) OVER (PARTITION BY e.instance) AS instance_first_ts,
-           max(CASE WHEN e.type IN ('USER_AVAILABLE', 'USER_UNAVAILABLE') AND e.ts < $lo THEN e.ts END)
+           max(CASE WHEN list_contains($availability_types, e.type) AND e.ts < $lo THEN e.ts END)
                OVER (PARTITION BY e.instance) AS last_availability_ts
     FROM events e LEFT JOIN tied t ON t.event_key = e.event_key
     WHERE e.ts BETWEEN $span_lo AND $hi
@@ -127,11 +123,6 @@ LIMIT $limit
 PORTALS_SQL = "SELECT DISTINCT portal_id FROM calls WHERE portal_id IS NOT NULL ORDER BY portal_id"
 
 
-def reader_run(con: duckdb.DuckDBPyConnection) -> Run:
-    """A `run(sql, **params)` on one reader connection (for scripts, tests and the benchmark)."""
-    return lambda sql, **params: query(con, sql, params)
-
-
 def find_params(text: str | None = None, *, portal_id: int | None = None, since: datetime | None = None,
                 until: datetime | None = None, outcome: str | None = None, limit: int = FIND_LIMIT) -> dict:
     """Parameters of FIND_CALLS_SQL from what a person typed: a call id, an engagement id or phone digits."""
@@ -142,31 +133,32 @@ def find_params(text: str | None = None, *, portal_id: int | None = None, since:
             "until": until, "outcome": outcome, "limit": limit}
 
 
-def find_calls(run: Run, text: str | None = None, **filters: Any) -> pd.DataFrame:
+def find_calls(run, text: str | None = None, **filters: Any):
+    """FIND_CALLS_SQL through `run`: rows from an `analytics.db.Runner`, a DataFrame from `ui.data.run`."""
     return run(FIND_CALLS_SQL, **find_params(text, **filters))
 
 
-def load_trace(run: Run, call_id: str) -> CallTrace | None:
+def load_trace(run: Runner, call_id: str) -> CallTrace | None:
     """The call with this externalCallId as a trace, or None when no call has that id."""
-    calls = run(CALL_SQL, call_id=call_id)
-    if calls.empty:
+    found = run(CALL_SQL, call_id=call_id)
+    if not found:
         return None
-    call = _record(calls.iloc[0])
-    own, tabs = list(call.pop("instance_ids") or []), list(call.pop("instance_tabs") or [])
+    call = dict(found[0])
+    own, tabs = call.pop("instance_ids") or [], call.pop("instance_tabs") or []
     end = max(call["last_event_ms"], call["went_away_ms"] or 0)
     lo, hi = call["started_ms"] - LEAD_MS, end + TAIL_MS
     hint = _span_hint(own, call["started_ms"])
 
     def read(span_lo: int) -> list[dict]:
-        frame = run(TRACE_EVENTS_SQL, call_id=call_id, instances=own, tabs=tabs, engagement_id=call["engagement_id"],
-                    call_types=CALL_TYPES, unnamed_reply_types=UNNAMED_REPLY_TYPES, lo=_ts(lo), hi=_ts(hi),
-                    span_lo=_ts(span_lo), handshake_ms=HANDSHAKE_MS)
-        return [_record(row) for row in frame.to_dict("records")]
+        return run(TRACE_EVENTS_SQL, call_id=call_id, instances=own, tabs=tabs, engagement_id=call["engagement_id"],
+                   call_types=CALL_TYPES, unnamed_reply_types=UNNAMED_REPLY_TYPES,
+                   availability_types=list(AVAILABILITY_TYPES), lo=_ts(lo), hi=_ts(hi), span_lo=_ts(span_lo),
+                   handshake_ms=HANDSHAKE_MS)
 
     rows = read(min(hint, lo)) if hint is not None else None
     if rows is None or not _handshakes_seen(rows, own):
-        starts = run(INSTANCE_STARTS_SQL, instances=own)["started_ms"].tolist()
-        rows = read(min([int(t) for t in starts] + [lo]))
+        starts = [r["started_ms"] for r in run(INSTANCE_STARTS_SQL, instances=own) if r["started_ms"] is not None]
+        rows = read(min(starts + [lo]))
     # A navigation matters until the call was logged (CALL_COMPLETED) or handed on; without either, until the end.
     until = call["completed_ms"] or call["transferred_ms"] or hi
     roles = instance_roles(rows, call, until)
@@ -174,8 +166,8 @@ def load_trace(run: Run, call_id: str) -> CallTrace | None:
     messages = _tie_unnamed_replies([_message(i, r) for i, r in enumerate(rows)])
     medians = {}
     if call["portal_id"] is not None:
-        row = run(PORTAL_MEDIANS_SQL, portal_id=call["portal_id"])
-        medians = {k: float(v) for k, v in _record(row.iloc[0]).items() if v is not None} if not row.empty else {}
+        found = run(PORTAL_MEDIANS_SQL, portal_id=call["portal_id"])
+        medians = {k: float(v) for k, v in found[0].items() if v is not None} if found else {}
     return CallTrace(call_id, call, messages, instances_of(messages, roles), medians)
 
 
@@ -220,7 +212,7 @@ def instance_roles(rows: list[dict], call: dict, until: int) -> dict[str, str]:
         if engagement and sync.get("engagementId") == engagement and first["ts_ms"] >= call["started_ms"]:
             roles[instance] = "handover"
             continue
-        for other, role in list(roles.items()):
+        for other in list(roles):
             other_first = json.loads(firsts[other]["message"]) if firsts[other]["type"] == "SYNC" else {}
             if (firsts[other]["tab"] == first["tab"] and first["ts_ms"] > last_message.get(other, 0)
                     and first["ts_ms"] <= until
@@ -267,35 +259,16 @@ def _tie_unnamed_replies(messages: list[Message]) -> list[Message]:
 
 def _ts(ms: int) -> datetime:
     """A bound TIMESTAMP parameter (naive UTC, as stored)."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).replace(tzinfo=None)
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, (list, tuple, dict, bytes, bytearray, str, bool)) or value is None:
-        return bytes(value) if isinstance(value, bytearray) else value
-    if hasattr(value, "tolist") and not isinstance(value, (int, float)):  # numpy arrays and scalars
-        value = value.tolist()
-        return value if not isinstance(value, float) or value == value else None
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _record(row: pd.Series | dict) -> dict[str, Any]:
-    return {k: _clean(v) for k, v in row.items()}
+    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
 
 
 def _message(index: int, row: dict[str, Any]) -> Message:
-    row["message"] = json.loads(row["message"]) if isinstance(row["message"], str) else row["message"]
-    tied_by = row.pop("tied_by")
-    row.pop("own", None)
-    return Message(index=index, in_call=tied_by is not None, tied_by=tied_by, known_type=bool(row.pop("known_type")),
-                   redacted=bool(row.pop("redacted")), **row)
+    """One TRACE_EVENTS_SQL row as a Message: its JSON parsed, tied to the call when call_messages ties it."""
+    columns = {k: v for k, v in row.items() if k not in ("message", "tied_by", "own", "known_type", "redacted")}
+    message = row["message"]
+    return Message(index=index, in_call=row["tied_by"] is not None, tied_by=row["tied_by"],
+                   known_type=bool(row["known_type"]), redacted=bool(row["redacted"]),
+                   message=json.loads(message) if isinstance(message, str) else message, **columns)
 
 
 def capture_records(trace: CallTrace) -> list[dict[str, Any]]:
@@ -312,20 +285,15 @@ def to_ndjson(trace: CallTrace) -> str:
     return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in capture_records(trace))
 
 
-def scrub(text: str) -> str:
-    """Hide phone numbers and emails that were not redacted at ingest (redacted tokens start with `~`)."""
-    text = EMAIL_RE.sub("[email]", text)
-    return PHONE_RE.sub("[phone]", text)
-
-
 def summary_text(trace: CallTrace, findings: list, url: str | None = None) -> str:
     """A short plain-text summary to paste into a ticket: what happened and the findings, no personal data
     (only numbers and names already redacted at ingest, `~…` tokens, can appear; others are masked)."""
     c = trace.call
-    started = datetime.fromtimestamp(c["started_ms"] / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    lines = [f"Call {trace.call_id}: {c.get('direction')} call, outcome {c.get('outcome')}",
-             f"Portal {c.get('portal_id')}, app {c.get('app')}, SDK {c.get('sdk_version')}; started {started} UTC; "
-             f"rang in {c.get('instances')} instance(s) in {c.get('tabs')} tab(s) "
+    fact = {k: shown(c.get(k)) for k in ("direction", "outcome", "portal_id", "app", "sdk_version", "instances",
+                                         "tabs")}
+    lines = [f"Call {trace.call_id}: {fact['direction']} call, outcome {fact['outcome']}",
+             f"Portal {fact['portal_id']}, app {fact['app']}, SDK {fact['sdk_version']}; "
+             f"started {utc(c['started_ms'])} UTC; rang in {fact['instances']} instance(s) in {fact['tabs']} tab(s) "
              f"({', '.join(c.get('iframe_locations') or []) or 'location unknown'}).",
              f"Engagement: {c.get('engagement') or 'none'} {c.get('engagement_id') or ''}".rstrip()
              + f"; caller ID: {c.get('caller_id') or 'not asked'}; {len(trace.messages)} messages "

@@ -13,8 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Requests and the messages that answer them. Only SYNC → SYNC_ACK pairs by messageId (the SDK copies the SYNC);
-# the rest pair by order within one instance (sdk-protocol.md §5 "How responses correlate", §8 sequences).
+from analytics.format import plural
+from ingest import sdk
+
+# Requests and the messages that answer them. Only SYNC → SYNC_ACK pairs by messageId: the SDK builds SYNC_ACK as a
+# copy of HubSpot's SYNC (`IFrameManager.onMessage` in src/IFrameManager.ts of @hubspot/calling-extensions-sdk
+# 0.9.7). Every other HubSpot message gets a messageId of its own and goes to the app's handler as a new message
+# (`onMessage` → `CallingExtensions.onMessageHandler`), answering no request by id, so the rest pair by order
+# within one instance. Every type here is one of the SDK's (`ingest.sdk.MESSAGE_TYPES`; a test checks).
 REPLIES: dict[str, tuple[str, ...]] = {
     "CREATE_ENGAGEMENT_SUCCEEDED": ("INCOMING_CALL", "OUTGOING_CALL_STARTED"),
     "CREATE_ENGAGEMENT_FAILED": ("INCOMING_CALL", "OUTGOING_CALL_STARTED"),
@@ -35,7 +41,9 @@ REPLIES: dict[str, tuple[str, ...]] = {
 REPLY_KIND = {"CREATE_ENGAGEMENT_SUCCEEDED": "engagement", "CREATE_ENGAGEMENT_FAILED": "engagement",
               "ENGAGEMENT_CREATED": "engagement", "CALLER_ID_MATCH_SUCCEEDED": "caller_id",
               "CALLER_ID_MATCH_FAILED": "caller_id"}
-START_TYPES = ("INCOMING_CALL", "OUTGOING_CALL_STARTED")
+START_TYPES = tuple(sdk.CALL_START_TYPES)  # INCOMING_CALL, OUTGOING_CALL_STARTED
+# The user's availability as the app reports it (CallingExtensions.userAvailable / userUnavailable); ingest.sdk has
+# no set of these, so they are named here.
 AVAILABILITY_TYPES = ("USER_AVAILABLE", "USER_UNAVAILABLE")
 REQUEST_TYPES = frozenset(t for requests in REPLIES.values() for t in requests)
 
@@ -246,7 +254,7 @@ def _step(m: Message, phase: str, engagement: str, caller_id: str) -> tuple[str,
         engagement = "failed" + (f" ({m.error_message})" if m.error_message else "")
     elif m.type == "CALLER_ID_MATCH_SUCCEEDED":
         n = m.caller_id_matches or 0
-        caller_id = f"{n} match{'es' if n != 1 else ''}" if n else "no match"
+        caller_id = plural(n, "match", "matches") if n else "no match"
     elif m.type == "CALLER_ID_MATCH_FAILED":
         caller_id = "failed" + (f" ({m.error_message})" if m.error_message else "")
     return phase, engagement, caller_id
@@ -257,25 +265,3 @@ def lane_label(inst: Instance | None) -> str | None:
     if inst is None:
         return None
     return f"{inst.tab or 'no tab'} · {inst.iframe_location or 'location unknown'}"
-
-
-def fmt_offset(ms: int | float) -> str:
-    """A time relative to the first ring, to the millisecond: `+4.512 s`, `+9:03.904`, `-1:02:07.003`."""
-    sign, ms = ("-" if ms < 0 else "+"), abs(int(ms))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s = rest / 1000
-    if h:
-        return f"{sign}{h}:{m:02d}:{s:06.3f}"
-    if m:
-        return f"{sign}{m}:{s:06.3f}"
-    return f"{sign}{s:.3f} s"
-
-
-def fmt_ms(ms: int | float) -> str:
-    """A duration: `480 ms`, `7.9 s`, `3 min 12 s`."""
-    if ms < 1000:
-        return f"{int(ms)} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{int(ms // 60_000)} min {int(ms % 60_000 // 1000)} s"

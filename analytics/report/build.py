@@ -1,15 +1,13 @@
 """The beta feedback report: every number for a period and the previous period of equal length (no Streamlit).
 
 Call-level numbers are metrics.KPIS_SQL / TREND_SQL / BREAKDOWN_SQL run with the same `Filters` the dashboard uses,
-so the report's numbers are the dashboard's; report-only statements live in analytics/report_sql.py. Personal data
+so the report's numbers are the dashboard's; report-only statements live in analytics/report/sql.py. Personal data
 (phone numbers, user ids, note authors, emails or phone numbers written in notes) stays out unless
 `include_personal=True`; call ids, portal ids and counts always suffice.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,11 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import pandas as pd
 
-from analytics import annotations, metrics
+from analytics import annotations, db, metrics
+from analytics.filters import Filters
+from analytics.format import missing, scrub
 from analytics.report import sql as report_sql
 from analytics.report import strings as s
-from analytics.db import query
-from analytics.filters import Filters
 from analytics.report.summary import INCIDENT_ORDER, summarize
 from ingest.errors import CallscopeError
 
@@ -43,15 +41,6 @@ RATE_PARTS_REPORT = {"caller_id_no_match_rate": ("caller_id_no_match", "caller_i
 # What each incident count is a share of (a KPIS_SQL column); unknown message types have no call denominator.
 INCIDENT_DENOMINATOR = {"dropped": "known", "arrived_while_unavailable": "inbound", "simultaneous_ringing": "calls",
                         "unknown_types": None}
-
-_EMAIL = re.compile(r"[^\s@<>]+@[^\s@<>]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"\+?\d[\d ().-]{5,}\d")
-
-
-def scrub(text: str) -> str:
-    """Free text (a team note) without the emails and phone numbers written in it."""
-    return _PHONE.sub("[phone]", _EMAIL.sub("[email]", text))
-
 
 @dataclass
 class Report:
@@ -94,14 +83,9 @@ def report_filters(start: date | None, end: date | None, tz: str = "UTC", *, por
                    directions=tuple(directions), tz=tz)
 
 
-def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> dict:
-    """One row as plain Python values (int, float, None), as DuckDB returns them."""
-    cur = con.execute(sql, params)
-    return dict(zip([d[0] for d in cur.description], cur.fetchone()))
-
-
 def _both(con, sql: str, periods: dict[str, Filters], **extra) -> dict[str, dict]:
-    return {name: _one(con, sql, {**f.params(), **extra}) for name, f in periods.items()}
+    """One row per period as plain Python values (int, float, None), as DuckDB returns them."""
+    return {name: db.first(con, sql, **f.params(), **extra) for name, f in periods.items()}
 
 
 def _with_previous(now: pd.DataFrame, before: pd.DataFrame, key: str, columns: list[str],
@@ -121,7 +105,8 @@ def _ids(value) -> list[str]:
 
 
 def _incidents(con, periods: dict[str, Filters], kpis: dict[str, dict], unknown: pd.DataFrame) -> pd.DataFrame:
-    found = {name: query(con, report_sql.INCIDENTS_SQL, f.params()).set_index("incident") for name, f in periods.items()}
+    found = {name: db.frame(con, report_sql.INCIDENTS_SQL, **f.params()).set_index("incident")
+             for name, f in periods.items()}
     rows = []
     for incident in INCIDENT_ORDER:
         denominator = INCIDENT_DENOMINATOR[incident]
@@ -155,17 +140,78 @@ def _tagged(con, f: Filters, db_path: Path | None, tag: str, include_personal: b
     if not annotations.notes_path(db_path).exists():  # nobody has tagged a call yet
         return pd.DataFrame(columns=columns), True
     ids = annotations.calls_with_tag(db_path, tag)
-    calls = query(con, report_sql.TAGGED_CALLS_SQL, {**f.params(), "call_ids": ids})
+    calls = db.frame(con, report_sql.TAGGED_CALLS_SQL, **f.params(), call_ids=ids)
     tags = annotations.tags_for(db_path, calls["external_call_id"].tolist())
     notes = []
     for call_id in calls["external_call_id"]:
-        frame = annotations.notes_for(db_path, call_id)
-        texts = [] if frame.empty else [
-            (f"{row.note} ({row.author})" if include_personal and row.author else row.note) for row in frame.itertuples()]
+        found = annotations.notes_for(db_path, call_id)
+        texts = [] if found.empty else [
+            (f"{row.note} ({row.author})" if include_personal and row.author else row.note) for row in found.itertuples()]
         notes.append([t if include_personal else scrub(t) for t in texts])
     calls["tags"] = [tags.get(c, [tag]) for c in calls["external_call_id"]]
     calls["notes"] = notes
     return calls[columns], True
+
+
+def _both_frames(con, periods: dict[str, Filters], sql: str, key: str, columns: list[str],
+                 counts: tuple[str, ...] = (), **extra) -> pd.DataFrame:
+    """`sql` for this period, with the previous period's `columns` beside it (`_with_previous`)."""
+    now, before = (db.frame(con, sql, **f.params(), **extra) for f in periods.values())
+    return _with_previous(now, before, key, columns, counts)
+
+
+def _iframe_locations(con, periods: dict[str, Filters]) -> pd.DataFrame:
+    locations = _both_frames(con, periods, report_sql.IFRAME_LOCATIONS_SQL, "location", ["instances", "share"],
+                             ("instances", "share"))
+    locations["order"] = [LOCATION_ORDER.index(x) if x in LOCATION_ORDER else 99 for x in locations["location"]]
+    return locations.sort_values(["order", "location"]).drop(columns="order").reset_index(drop=True)
+
+
+def _sdk_versions(con, periods: dict[str, Filters]) -> pd.DataFrame:
+    """SDK versions by instances, with their calls' answer and dropped rates."""
+    sdk = _both_frames(con, periods, report_sql.SDK_VERSIONS_SQL, "sdk_version", ["instances", "share", "portals"],
+                       ("instances", "share", "portals"))
+    by_sdk = _both_frames(con, periods, metrics.BREAKDOWN_SQL, "key", ["calls", "answer_rate", "dropped_rate"],
+                          ("calls",), dimension="sdk_version").rename(columns={"key": "sdk_version"})
+    sdk = sdk.merge(by_sdk[["sdk_version", "calls", "answer_rate", "dropped_rate", "calls_previous"]],
+                    on="sdk_version", how="outer")
+    numbers = ["instances", "instances_previous", "share", "share_previous", "portals", "portals_previous", "calls",
+               "calls_previous"]
+    sdk[numbers] = sdk[numbers].fillna(0)
+    return sdk.sort_values(["instances", "calls", "sdk_version"], ascending=[False, False, True]).reset_index(drop=True)
+
+
+def _failure_messages(con, periods: dict[str, Filters]) -> pd.DataFrame:
+    """This period's top engagement-creation failure messages, with the previous period's count of each (a message
+    gone this period is not listed)."""
+    failures = _both_frames(con, periods, report_sql.FAILURE_MESSAGES_SQL, "message", ["calls"], ("calls",),
+                            top=10**6)
+    failures = failures[failures["calls"] > 0].sort_values(["calls", "message"], ascending=[False, True])
+    failures = failures.head(TOP_FAILURE_MESSAGES).reset_index(drop=True)
+    failures["examples"] = [_ids(x) for x in failures["examples"]]
+    return failures
+
+
+def _unknown_types(con, periods: dict[str, Filters]) -> pd.DataFrame:
+    unknown = _both_frames(con, periods, report_sql.UNKNOWN_TYPES_SQL, "type", ["messages"], ("messages",))
+    unknown = unknown[unknown["messages"] > 0].reset_index(drop=True)
+    unknown["instances"] = unknown["instances"].fillna(0).astype(int)
+    unknown["examples"] = [_ids(x) for x in unknown["examples"]]
+    return unknown
+
+
+def _example_calls(con, f: Filters, incidents: pd.DataFrame, failures: pd.DataFrame,
+                   include_personal: bool) -> pd.DataFrame:
+    """Every call the report names, with why: the incidents and failures it is an example of."""
+    reasons: dict[str, list[str]] = {}
+    for r in incidents.itertuples():
+        for call_id in r.examples:
+            reasons.setdefault(call_id, []).append(s.INCIDENT_SHORT[r.incident])
+    for call_id in (x for xs in failures["examples"] for x in xs):
+        reasons.setdefault(call_id, []).append(s.ENGAGEMENT_FAILED_REASON)
+    calls = db.frame(con, report_sql.CALL_DETAILS_SQL, **f.params(), call_ids=list(reasons))
+    calls.insert(1, "listed_for", [", ".join(dict.fromkeys(reasons[c])) for c in calls["external_call_id"]])
+    return calls if include_personal else calls.drop(columns=list(report_sql.PERSONAL_COLUMNS))
 
 
 def build_report(con: duckdb.DuckDBPyConnection, filters: Filters, *, db_path: Path | None = None,
@@ -175,66 +221,24 @@ def build_report(con: duckdb.DuckDBPyConnection, filters: Filters, *, db_path: P
     periods = {CURRENT: filters, PREVIOUS: filters.previous()}
     tag = annotations.clean_tag(tag)  # "Beta feedback" → "beta-feedback"; CallscopeError if it cannot be one
     kpis = _both(con, metrics.KPIS_SQL, periods)
-    adoption = _both(con, report_sql.ADOPTION_SQL, periods)
-    hubspot = _both(con, report_sql.HUBSPOT_SQL, periods)
-
-    def both_frames(sql: str, key: str, columns: list[str], counts: tuple[str, ...] = (), **extra) -> pd.DataFrame:
-        now, before = (query(con, sql, {**f.params(), **extra}) for f in periods.values())
-        return _with_previous(now, before, key, columns, counts)
-
-    locations = both_frames(report_sql.IFRAME_LOCATIONS_SQL, "location", ["instances", "share"], ("instances", "share"))
-    locations["order"] = [LOCATION_ORDER.index(x) if x in LOCATION_ORDER else 99 for x in locations["location"]]
-    locations = locations.sort_values(["order", "location"]).drop(columns="order").reset_index(drop=True)
-
-    sdk = both_frames(report_sql.SDK_VERSIONS_SQL, "sdk_version", ["instances", "share", "portals"],
-                      ("instances", "share", "portals"))
-    by_sdk = both_frames(metrics.BREAKDOWN_SQL, "key", ["calls", "answer_rate", "dropped_rate"], ("calls",),
-                         dimension="sdk_version").rename(columns={"key": "sdk_version"})
-    sdk = sdk.merge(by_sdk[["sdk_version", "calls", "answer_rate", "dropped_rate", "calls_previous"]],
-                    on="sdk_version", how="outer")
-    numbers = ["instances", "instances_previous", "share", "share_previous", "portals", "portals_previous", "calls",
-               "calls_previous"]
-    sdk[numbers] = sdk[numbers].fillna(0)
-    sdk = sdk.sort_values(["instances", "calls", "sdk_version"], ascending=[False, False, True]).reset_index(drop=True)
-
-    # The previous period's count of this period's top messages (a message gone this period is not listed).
-    failures = both_frames(report_sql.FAILURE_MESSAGES_SQL, "message", ["calls"], ("calls",), top=10**6)
-    failures = failures[failures["calls"] > 0].sort_values(["calls", "message"], ascending=[False, True])
-    failures = failures.head(TOP_FAILURE_MESSAGES).reset_index(drop=True)
-    failures["examples"] = [_ids(x) for x in failures["examples"]]
-
-    unknown = both_frames(report_sql.UNKNOWN_TYPES_SQL, "type", ["messages"], ("messages",))
-    unknown = unknown[unknown["messages"] > 0].reset_index(drop=True)
-    unknown["instances"] = unknown["instances"].fillna(0).astype(int)
-    unknown["examples"] = [_ids(x) for x in unknown["examples"]]
-
+    failures = _failure_messages(con, periods)
+    unknown = _unknown_types(con, periods)
     incidents = _incidents(con, periods, kpis, unknown)
     tagged, tags_available = _tagged(con, filters, db_path, tag, include_personal)
-
-    # Every call the report names, with why: the incidents and failures it is an example of.
-    reasons: dict[str, list[str]] = {}
-    for r in incidents.itertuples():
-        for call_id in r.examples:
-            reasons.setdefault(call_id, []).append(s.INCIDENT_SHORT[r.incident])
-    for call_id in (x for xs in failures["examples"] for x in xs):
-        reasons.setdefault(call_id, []).append(s.ENGAGEMENT_FAILED_REASON)
-    calls = query(con, report_sql.CALL_DETAILS_SQL, {**filters.params(), "call_ids": list(reasons)})
-    calls.insert(1, "listed_for", [", ".join(dict.fromkeys(reasons[c])) for c in calls["external_call_id"]])
-    if not include_personal:
-        calls = calls.drop(columns=list(report_sql.PERSONAL_COLUMNS))
-
     summary = summarize(
         kpis[CURRENT], kpis[PREVIOUS], days=filters.days,
         incidents={r.incident: (r.count, r.count_previous, r.denominator, r.denominator_previous)
                    for r in incidents.itertuples()},
         top_failure=(failures.at[0, "message"], int(failures.at[0, "calls"])) if len(failures) else None)
     return Report(
-        filters=filters, previous=periods[PREVIOUS], kpis=kpis, adoption=adoption, hubspot=hubspot,
-        trend=query(con, metrics.TREND_SQL, {**filters.params(), "bucket": filters.bucket}),
-        portals=query(con, metrics.BREAKDOWN_SQL, {**filters.params(), "dimension": "portal"}),
-        iframe_locations=locations, sdk_versions=sdk, failure_messages=failures, incidents=incidents,
-        unknown_types=unknown, tagged=tagged, calls=calls, summary=summary, tag=tag, tags_available=tags_available,
-        include_personal=include_personal)
+        filters=filters, previous=periods[PREVIOUS], kpis=kpis, adoption=_both(con, report_sql.ADOPTION_SQL, periods),
+        hubspot=_both(con, report_sql.HUBSPOT_SQL, periods),
+        trend=db.frame(con, metrics.TREND_SQL, **filters.params(), bucket=filters.bucket),
+        portals=db.frame(con, metrics.BREAKDOWN_SQL, **filters.params(), dimension="portal"),
+        iframe_locations=_iframe_locations(con, periods), sdk_versions=_sdk_versions(con, periods),
+        failure_messages=failures, incidents=incidents, unknown_types=unknown, tagged=tagged,
+        calls=_example_calls(con, filters, incidents, failures, include_personal), summary=summary, tag=tag,
+        tags_available=tags_available, include_personal=include_personal)
 
 
 # Long format (the CSV file) ---------------------------------------------------------------------------------------
@@ -243,7 +247,7 @@ LONG_COLUMNS = ("section", "metric", "period", "value", "numerator", "denominato
 
 
 def _num(value):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return ""
     return value.item() if hasattr(value, "item") else value
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from analytics.figures.style import layout, outcome_trend
+from analytics.format import count, missing, ms, percent
 from analytics.metrics import RATE_PARTS
 from analytics.report import strings as s
 from analytics.report.build import CURRENT, PREVIOUS, Report
-from analytics.report.summary import missing
 
 NOW_COLOR, BEFORE_COLOR = "#2f6fb3", "#b4bcc6"
 PLOTLY_TEMPLATE = "plotly"
+
+
+def _bar_text(show):
+    """A bar's label: the number as analytics.format writes it, none on a missing bar."""
+    return lambda value: "" if missing(value) else show(value)
 
 
 def _pair(fig: go.Figure, x: list, now: list, before: list, text, report: Report, **kw) -> go.Figure:
@@ -29,7 +34,7 @@ def figures(report: Report) -> dict[str, go.Figure]:
     """Every chart of the report, by name (the names `blocks` refers to)."""
     now, before = report.kpis[CURRENT], report.kpis[PREVIOUS]
     hs_now, hs_before = report.hubspot[CURRENT], report.hubspot[PREVIOUS]
-    pct = lambda v: "" if missing(v) else f"{v:.1%}"  # noqa: E731
+    pct = _bar_text(percent)
     figs: dict[str, go.Figure] = {}
 
     locations = report.iframe_locations
@@ -46,7 +51,7 @@ def figures(report: Report) -> dict[str, go.Figure]:
 
     sdk = report.sdk_versions
     figs["sdk_versions"] = _pair(go.Figure(), sdk["sdk_version"].tolist(), sdk["instances"].tolist(),
-                                 sdk["instances_previous"].tolist(), lambda v: f"{int(v):,}", report)
+                                 sdk["instances_previous"].tolist(), _bar_text(count), report)
     figs["sdk_versions"].update_yaxes(title_text="SDK instances (count)")
 
     trend = report.trend
@@ -63,12 +68,12 @@ def figures(report: Report) -> dict[str, go.Figure]:
     lat = ("engagement_latency_median_ms", "engagement_latency_p90_ms", "caller_id_latency_median_ms",
            "caller_id_latency_p90_ms")
     figs["latencies"] = _pair(go.Figure(), [s.METRIC_LABELS[m] for m in lat], [hs_now[m] for m in lat],
-                              [hs_before[m] for m in lat], lambda v: "" if missing(v) else f"{v:,.0f} ms", report)
+                              [hs_before[m] for m in lat], _bar_text(ms), report)
     figs["latencies"].update_yaxes(title_text="latency (ms)", rangemode="tozero")
 
     inc = report.incidents
     figs["incidents"] = _pair(go.Figure(), [s.INCIDENT_SHORT[i] for i in inc["incident"]], inc["count"].tolist(),
-                              inc["count_previous"].tolist(), lambda v: f"{int(v):,}", report)
+                              inc["count_previous"].tolist(), _bar_text(count), report)
     figs["incidents"].update_yaxes(title_text="calls (messages for unknown types)", rangemode="tozero")
     for fig in figs.values():  # the same look wherever it is rendered: Streamlit changes plotly's default template
         fig.update_layout(template=PLOTLY_TEMPLATE)

@@ -15,15 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from analytics.report import strings as s
+from analytics.format import count, missing
 from analytics.metrics import HIGHER_IS_BETTER, RATE_HELP, RATE_PARTS
-from analytics.report.build import (ADOPTION_ROWS, CURRENT, HUBSPOT_KPIS, HUBSPOT_ROWS, LONG_COLUMNS, PREVIOUS,
-                              RATE_PARTS_REPORT, Report, long_format)
-from analytics.report.summary import fmt, fmt_delta, incident_change, material_change, missing, rules
+from analytics.report import strings as s
+from analytics.report.build import (
+    ADOPTION_ROWS,
+    CURRENT,
+    HUBSPOT_KPIS,
+    HUBSPOT_ROWS,
+    LONG_COLUMNS,
+    PREVIOUS,
+    RATE_PARTS_REPORT,
+    Report,
+    long_format,
+)
 from analytics.report.figures import figures
+from analytics.report.summary import fmt, fmt_delta, incident_change, material_change, rules
 
 FORMATS = {"html": ("text/html", ".html"), "md": ("text/markdown", ".md"), "csv": ("text/csv", ".csv")}
 TILES = ("inbound", "outbound", "answer_rate", "miss_rate", "dropped_rate", "failed_rate", "tta_median_s", "tta_p90_s")
@@ -81,7 +90,7 @@ def _tone(change) -> str | None:
 def _row(metric: str, now: dict, before: dict, parts: tuple[str, str] | None = None) -> list[Cell]:
     samples = (int(now.get(parts[1]) or 0), int(before.get(parts[1]) or 0)) if parts else (
         (int(now.get("answered") or 0), int(before.get("answered") or 0)) if metric.startswith("tta_") else (0, 0))
-    counts = f"{int(now[parts[0]]):,} / {int(now[parts[1]]):,}" if parts else ""
+    counts = f"{count(now[parts[0]])} / {count(now[parts[1]])}" if parts else ""
     return [Cell(s.METRIC_LABELS.get(metric, metric)), Cell(fmt(metric, now.get(metric))),
             Cell(fmt(metric, before.get(metric))),
             Cell(fmt_delta(metric, now.get(metric), before.get(metric)),
@@ -95,58 +104,79 @@ def _comparison(caption: str, rows: list) -> Table:
 def blocks(report: Report, base_url: str = "") -> list[Block]:
     """The report's content in order, for every renderer and the page's preview."""
     now, before = report.kpis[CURRENT], report.kpis[PREVIOUS]
-    ad_now, ad_before = report.adoption[CURRENT], report.adoption[PREVIOUS]
-    hs_now, hs_before = {**now, **report.hubspot[CURRENT]}, {**before, **report.hubspot[PREVIOUS]}
-    ids = lambda xs: _links(list(xs), base_url)  # noqa: E731
     out = [Block("h2", s.SUMMARY), Block("ul", items=list(report.summary)), Block("tiles", items=[
         Tile(s.METRIC_LABELS[m], fmt(m, now.get(m)), fmt_delta(m, now.get(m), before.get(m)), HIGHER_IS_BETTER.get(m),
              _row(m, now, before, RATE_PARTS.get(m))[3].tone) for m in TILES])]
+    for section in (_adoption, _volume, _hubspot, _incidents, _named_calls):
+        out += section(report, base_url)
+    out += [Block("h2", s.DEFINITIONS), Block("ul", items=[
+        *(f"{s.METRIC_LABELS[k]}: {v}" for k, v in RATE_HELP.items() if k in s.METRIC_LABELS),
+        *(f"{s.INCIDENT_SHORT[k].capitalize()}: {v}" for k, v in s.INCIDENT_HELP.items()), rules(),
+        s.WITH_PERSONAL if report.include_personal else s.NO_PERSONAL])]
+    return out
 
-    out += [Block("h2", s.ADOPTION), Block("table", table=_comparison(s.ADOPTION_TABLE, [
-        _row(m, ad_now, ad_before, RATE_PARTS_REPORT.get(m)) for m in ADOPTION_ROWS]))]
-    out += [Block("chart", "iframe_locations", items=[s.IFRAME_CHART]), Block("table", table=Table(
-        s.IFRAME_TABLE, ["iframe location", "instances", "share", "share before", s.CHANGE],
-        [[Cell(r.location), Cell(f"{int(r.instances):,}"), Cell(fmt("share", r.share)),
-          Cell(fmt("share", r.share_previous)), Cell(fmt_delta("share", r.share, r.share_previous))]
-         for r in report.iframe_locations.itertuples()]))]
-    out += [Block("chart", "sdk_versions", items=[s.SDK_CHART]), Block("table", table=Table(
-        s.SDK_TABLE, ["SDK version", "instances", "share", "share before", "portals", "calls", "answer rate",
-                      "dropped rate"],
-        [[Cell(r.sdk_version), Cell(f"{int(r.instances):,}"), Cell(fmt("share", r.share)),
-          Cell(fmt("share", r.share_previous)), Cell(f"{int(r.portals):,}"), Cell(f"{int(r.calls):,}"),
-          Cell(fmt("answer_rate", r.answer_rate)), Cell(fmt("dropped_rate", r.dropped_rate))]
-         for r in report.sdk_versions.itertuples()]))]
 
-    out += [Block("h2", s.VOLUME), Block("table", table=_comparison(s.HEADLINE_TABLE, [
-        _row(m, now, before, RATE_PARTS.get(m)) for m in VOLUME_ROWS]))]
-    out += [Block("chart", "trend", items=[s.TREND_CHART.format(bucket=report.filters.bucket, tz=report.filters.tz)]),
-            Block("chart", "rates", items=[s.RATES_CHART])]
-    out += [Block("table", table=Table(s.PORTAL_TABLE, ["portal", "calls", "inbound", "answer rate", "miss rate",
-                                                         "dropped rate", "failed rate", "TTA median"],
-        [[Cell(str(r.key)), Cell(f"{r.calls:,}"), Cell(f"{r.inbound:,}"), Cell(fmt("answer_rate", r.answer_rate)),
-          Cell(fmt("miss_rate", r.miss_rate)), Cell(fmt("dropped_rate", r.dropped_rate)),
-          Cell(fmt("failed_rate", r.failed_rate)), Cell(fmt("tta_median_s", r.tta_median_s))]
-         for r in report.portals.itertuples()]))]
+def _adoption(report: Report, base_url: str) -> list[Block]:
+    ad_now, ad_before = report.adoption[CURRENT], report.adoption[PREVIOUS]
+    return [Block("h2", s.ADOPTION), Block("table", table=_comparison(s.ADOPTION_TABLE, [
+        _row(m, ad_now, ad_before, RATE_PARTS_REPORT.get(m)) for m in ADOPTION_ROWS])),
+        Block("chart", "iframe_locations", items=[s.IFRAME_CHART]), Block("table", table=Table(
+            s.IFRAME_TABLE, ["iframe location", "instances", "share", "share before", s.CHANGE],
+            [[Cell(r.location), Cell(count(r.instances)), Cell(fmt("share", r.share)),
+              Cell(fmt("share", r.share_previous)), Cell(fmt_delta("share", r.share, r.share_previous))]
+             for r in report.iframe_locations.itertuples()])),
+        Block("chart", "sdk_versions", items=[s.SDK_CHART]), Block("table", table=Table(
+            s.SDK_TABLE, ["SDK version", "instances", "share", "share before", "portals", "calls", "answer rate",
+                          "dropped rate"],
+            [[Cell(r.sdk_version), Cell(count(r.instances)), Cell(fmt("share", r.share)),
+              Cell(fmt("share", r.share_previous)), Cell(count(r.portals)), Cell(count(r.calls)),
+              Cell(fmt("answer_rate", r.answer_rate)), Cell(fmt("dropped_rate", r.dropped_rate))]
+             for r in report.sdk_versions.itertuples()]))]
 
-    out += [Block("h2", s.HUBSPOT), Block("table", table=_comparison(s.HUBSPOT_TABLE, [
+
+def _volume(report: Report, base_url: str) -> list[Block]:
+    now, before = report.kpis[CURRENT], report.kpis[PREVIOUS]
+    return [Block("h2", s.VOLUME), Block("table", table=_comparison(s.HEADLINE_TABLE, [
+        _row(m, now, before, RATE_PARTS.get(m)) for m in VOLUME_ROWS])),
+        Block("chart", "trend", items=[s.TREND_CHART.format(bucket=report.filters.bucket, tz=report.filters.tz)]),
+        Block("chart", "rates", items=[s.RATES_CHART]),
+        Block("table", table=Table(s.PORTAL_TABLE, ["portal", "calls", "inbound", "answer rate", "miss rate",
+                                                    "dropped rate", "failed rate", "TTA median"],
+            [[Cell(str(r.key)), Cell(count(r.calls)), Cell(count(r.inbound)), Cell(fmt("answer_rate", r.answer_rate)),
+              Cell(fmt("miss_rate", r.miss_rate)), Cell(fmt("dropped_rate", r.dropped_rate)),
+              Cell(fmt("failed_rate", r.failed_rate)), Cell(fmt("tta_median_s", r.tta_median_s))]
+             for r in report.portals.itertuples()]))]
+
+
+def _hubspot(report: Report, base_url: str) -> list[Block]:
+    now, before = report.kpis[CURRENT], report.kpis[PREVIOUS]
+    hs_now, hs_before = {**now, **report.hubspot[CURRENT]}, {**before, **report.hubspot[PREVIOUS]}
+    return [Block("h2", s.HUBSPOT), Block("table", table=_comparison(s.HUBSPOT_TABLE, [
         *[_row(m, now, before, RATE_PARTS[m]) for m in HUBSPOT_KPIS],
-        *[_row(m, hs_now, hs_before, RATE_PARTS_REPORT.get(m)) for m in HUBSPOT_ROWS]]))]
-    out += [Block("table", table=Table(s.FAILURES_TABLE, ["message", "calls", "previous period", s.EXAMPLES],
-        [[Cell(r.message), Cell(f"{int(r.calls):,}"), Cell(f"{int(r.calls_previous):,}"), ids(r.examples)]
-         for r in report.failure_messages.itertuples()] or [[Cell(s.NONE_ROW), Cell(""), Cell(""), Cell("")]],
-        "lrrl")), Block("chart", "latencies", items=[s.LATENCY_CHART])]
+        *[_row(m, hs_now, hs_before, RATE_PARTS_REPORT.get(m)) for m in HUBSPOT_ROWS]])),
+        Block("table", table=Table(s.FAILURES_TABLE, ["message", "calls", "previous period", s.EXAMPLES],
+            [[Cell(r.message), Cell(count(r.calls)), Cell(count(r.calls_previous)), _links(list(r.examples), base_url)]
+             for r in report.failure_messages.itertuples()] or [[Cell(s.NONE_ROW), Cell(""), Cell(""), Cell("")]],
+            "lrrl")), Block("chart", "latencies", items=[s.LATENCY_CHART])]
 
-    out += [Block("h2", s.INCIDENTS), Block("chart", "incidents", items=[s.INCIDENTS_CHART])]
-    out += [Block("table", table=Table(s.INCIDENTS_TABLE, ["incident", s.THIS_PERIOD, s.PREVIOUS_PERIOD, s.CHANGE,
+
+def _incidents(report: Report, base_url: str) -> list[Block]:
+    return [Block("h2", s.INCIDENTS), Block("chart", "incidents", items=[s.INCIDENTS_CHART]),
+            Block("table", table=Table(s.INCIDENTS_TABLE, ["incident", s.THIS_PERIOD, s.PREVIOUS_PERIOD, s.CHANGE,
                                                            s.EXAMPLES],
-        [[Cell(s.INCIDENT_LABELS[r.incident]), Cell(_incident_value(r.count, r.denominator)),
-          Cell(_incident_value(r.count_previous, r.denominator_previous)), _incident_delta(r), ids(r.examples)]
-         for r in report.incidents.itertuples()], "lrrrl"))]
-    out += [Block("table", table=Table(s.UNKNOWN_TABLE, ["type", "messages", "instances", "previous period", s.EXAMPLES],
-        [[Cell(r.type), Cell(f"{int(r.messages):,}"), Cell(f"{int(r.instances):,}"),
-          Cell(f"{int(r.messages_previous):,}"), ids(r.examples)] for r in report.unknown_types.itertuples()]
-        or [[Cell(s.NONE_ROW), Cell(""), Cell(""), Cell(""), Cell("")]], "lrrrl"))]
+                [[Cell(s.INCIDENT_LABELS[r.incident]), Cell(_incident_value(r.count, r.denominator)),
+                  Cell(_incident_value(r.count_previous, r.denominator_previous)), _incident_delta(r),
+                  _links(list(r.examples), base_url)] for r in report.incidents.itertuples()], "lrrrl")),
+            Block("table", table=Table(s.UNKNOWN_TABLE, ["type", "messages", "instances", "previous period",
+                                                         s.EXAMPLES],
+                [[Cell(r.type), Cell(count(r.messages)), Cell(count(r.instances)), Cell(count(r.messages_previous)),
+                  _links(list(r.examples), base_url)] for r in report.unknown_types.itertuples()]
+                or [[Cell(s.NONE_ROW), Cell(""), Cell(""), Cell(""), Cell("")]], "lrrrl"))]
 
+
+def _named_calls(report: Report, base_url: str) -> list[Block]:
+    """The example calls the report names, then the calls the team tagged."""
+    out = []
     if not report.calls.empty:
         columns = [c for c in report.calls.columns if c != "external_call_id"]
         out.append(Block("table", table=Table(s.EXAMPLES_TABLE, ["call", *(s.CALL_COLUMNS.get(c, c) for c in columns)], [
@@ -161,15 +191,13 @@ def blocks(report: Report, base_url: str = "") -> list[Block]:
             [[_links([r.external_call_id], base_url), Cell(f"{r.started:%Y-%m-%d %H:%M}"),
               Cell(r.outcome), Cell(str(r.portal_id)), Cell(", ".join(r.tags)), Cell(" · ".join(r.notes))]
              for r in report.tagged.itertuples()], "llllll")))
-    out += [Block("h2", s.DEFINITIONS), Block("ul", items=[
-        *(f"{s.METRIC_LABELS[k]}: {v}" for k, v in RATE_HELP.items() if k in s.METRIC_LABELS),
-        *(f"{s.INCIDENT_SHORT[k].capitalize()}: {v}" for k, v in s.INCIDENT_HELP.items()), rules(),
-        s.WITH_PERSONAL if report.include_personal else s.NO_PERSONAL])]
     return out
 
 
-def _incident_value(count: int, denominator) -> str:
-    return f"{count:,}" if missing(denominator) else f"{count:,} ({fmt('share', count / denominator if denominator else None)} of {int(denominator):,})"
+def _incident_value(calls: int, denominator) -> str:
+    if missing(denominator):
+        return count(calls)
+    return f"{count(calls)} ({fmt('share', calls / denominator if denominator else None)} of {count(denominator)})"
 
 
 def _incident_delta(r) -> Cell:
@@ -181,7 +209,7 @@ def _incident_delta(r) -> Cell:
 
 
 def _plain(value) -> str:
-    if missing(value) or value is None:
+    if missing(value):
         return ""
     if hasattr(value, "strftime"):
         return f"{value:%Y-%m-%d %H:%M}"
@@ -231,8 +259,8 @@ def _cell_html(cell: Cell) -> str:
 
 def _table_html(t: Table) -> str:
     align = [(t.align[i] if i < len(t.align) else ("l" if i == 0 else "r")) for i in range(len(t.columns))]
-    head = "".join(f'<th class="{a}">{html.escape(c)}</th>' for c, a in zip(t.columns, align))
-    body = "".join("<tr>" + "".join(f'<td class="{a}">{_cell_html(c)}</td>' for c, a in zip(row, align)) + "</tr>"
+    head = "".join(f'<th class="{a}">{html.escape(c)}</th>' for c, a in zip(t.columns, align, strict=True))
+    body = "".join("<tr>" + "".join(f'<td class="{a}">{_cell_html(c)}</td>' for c, a in zip(row, align, strict=True)) + "</tr>"
                    for row in t.rows)
     table = f"<table><caption>{html.escape(t.caption)}</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="wide">{table}</div>' if t.wide else table
@@ -349,7 +377,7 @@ def write(report: Report, formats: list[str], out: Path, base_url: str = "") -> 
     out = Path(out)
     single = len(formats) == 1 and out.suffix != ""
     paths = [out if single else out / file_name(report, f) for f in formats]
-    for path, f in zip(paths, formats):
+    for path, f in zip(paths, formats, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(report, f, base_url), encoding="utf-8")
     return paths

@@ -18,12 +18,12 @@ occurred; else no problem stands out.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
-from analytics.report import strings as s
+from analytics.format import delta, missing, number
 from analytics.metrics import HIGHER_IS_BETTER, RATE_PARTS
+from analytics.report import strings as s
 
 RATE_MIN_PP = 1.0            # a rate must move by at least 1 percentage point,
 RATE_MIN_DENOMINATOR = 20    # with at least 20 calls behind it in both periods,
@@ -53,36 +53,19 @@ REPORT_HIGHER_IS_BETTER = {**HIGHER_IS_BETTER, "caller_id_no_match_rate": False,
                            "caller_id_latency_p90_ms": False, **{name: False for name in INCIDENT_ORDER}}
 
 
-def missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def fmt(metric: str, value, kind: str | None = None) -> str:
-    """A number as the report prints it: rates in %, times with their unit, counts with separators."""
-    if missing(value):
-        return "–"
-    kind = kind or KIND.get(metric, "count")
-    if kind == "rate":
-        return f"{value:.1%}"
-    if kind == "seconds":
-        return f"{value:.1f} s"
-    if kind == "ms":
-        return f"{value:,.0f} ms"
-    return f"{int(value):,}"
+    """A number as the report prints it (analytics.format): rates in %, times with their unit, counts with
+    separators; `kind` defaults to the metric's (KIND)."""
+    return number(value, kind or KIND.get(metric, "count"))
 
 
 def fmt_delta(metric: str, now, before, kind: str | None = None) -> str:
-    if missing(now) or missing(before):
-        return "–"
+    """The change as analytics.format writes it; a count's also relative to before (`+300, +30%`)."""
     kind = kind or KIND.get(metric, "count")
-    if kind == "rate":
-        return f"{(now - before) * 100:+.1f} pp"
-    if kind == "seconds":
-        return f"{now - before:+.1f} s"
-    if kind == "ms":
-        return f"{now - before:+,.0f} ms"
-    delta = int(now) - int(before)
-    return "0" if not delta else f"{delta:+,}" + (f", {delta / before:+.0%}" if before else "")
+    change = delta(now, before, kind)
+    if kind != "count" or missing(now) or missing(before) or change == "0" or not before:
+        return change
+    return f"{change}, {(int(now) - int(before)) / before:+.0%}"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from urllib.parse import urljoin
 
 import streamlit as st
 
-from analytics.report import strings as s
 from analytics.db import connect_reader
 from analytics.filters import Filters
+from analytics.format import MISSING
+from analytics.report import strings as s
 from analytics.report.build import CURRENT, DEFAULT_TAG, Report, build_report, notes_version
 from analytics.report.figures import figures
 from analytics.report.render import FORMATS, blocks, file_name, header_lines, md_table, render
@@ -49,7 +50,7 @@ if not report.kpis[CURRENT]["calls"]:
 subtitle, scope = header_lines(report)
 st.markdown(f"**{subtitle}**  \n{scope}")
 base_url = urljoin(st.context.url, ".") if st.context.url else ""  # downloaded files link back to this dashboard
-for column, name in zip(st.columns(len(FORMATS)), FORMATS):
+for column, name in zip(st.columns(len(FORMATS)), FORMATS, strict=True):
     column.download_button(
         s.DOWNLOAD.format(label=s.FORMAT_LABELS[name]), data=lambda name=name: render(report, name, base_url),
         file_name=file_name(report, name), mime=FORMATS[name][0], help=s.DOWNLOAD_HELP[name],
@@ -71,7 +72,7 @@ for block in blocks(report):
         for i, tile in enumerate(block.items):
             color = "off" if tile.tone is None or tile.higher_is_better is None else (
                 "normal" if tile.higher_is_better else "inverse")
-            columns[i % 4].metric(tile.label, tile.value, tile.delta if tile.delta != "–" else None, delta_color=color,
+            columns[i % 4].metric(tile.label, tile.value, tile.delta if tile.delta != MISSING else None, delta_color=color,
                                   help=s.VS_PREVIOUS.format(days=f.days))
     elif block.kind == "table":
         st.markdown(md_table(block.table))

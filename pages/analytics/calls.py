@@ -8,8 +8,8 @@ from analytics.explorer import EXPLORER_LIMIT, explorer_params
 from ingest.calls import OUTCOMES
 from ui import strings
 from ui.data import db_path, run
-from ui.drill import REPLAY_URL
 from ui.filters import current_or_stop
+from ui.tables import REPLAY_COLUMN, replay_first, replay_url, with_replay
 
 st.title(strings.CALLS_TITLE)
 f = current_or_stop()
@@ -34,20 +34,16 @@ if calls.empty:
 
 matching = int(run(explorer.COUNT_SQL, **f.params(), **narrowed)["matching"].iloc[0])
 on_calls = annotations.tags_for(db_path(), calls["external_call_id"].tolist()) if not tags.empty else {}
-shown = calls.assign(
-    replay=REPLAY_URL + calls["external_call_id"].astype(str),
-    tags=[on_calls.get(c, []) for c in calls["external_call_id"]])
-FIRST_COLUMNS = ("replay", "external_call_id", "started", "direction", "outcome", "from_number", "to_number",
-                 "portal_id", "user_id", "engagement_id", "tags")
+shown = with_replay(calls).assign(tags=[on_calls.get(c, []) for c in calls["external_call_id"]])
 st.caption(strings.CALLS_COUNT.format(shown=len(shown), matching=matching,
                                       more=strings.CALLS_MORE if matching > EXPLORER_LIMIT else ""))
 event = st.dataframe(
     shown, hide_index=True, width="stretch", height=560, key="calls_table", on_select="rerun",
     selection_mode="single-row",
-    column_order=["replay", "started", "direction", "outcome", "from_number", "to_number", "portal_id", "user_id",
-                  "engagement_id", "tags", *[c for c in shown.columns if c not in FIRST_COLUMNS]],
+    column_order=replay_first(shown, "started", "direction", "outcome", "from_number", "to_number", "portal_id",
+                              "user_id", "engagement_id", "tags"),
     column_config={
-        "replay": st.column_config.LinkColumn(strings.CALL_ID, display_text=r"\?call=(.*)", width="medium"),
+        **REPLAY_COLUMN,
         "started": st.column_config.DatetimeColumn(strings.STARTED.format(tz=f.tz), format="YYYY-MM-DD HH:mm:ss"),
         "portal_id": st.column_config.NumberColumn("portal", format="%d"),
         "user_id": st.column_config.NumberColumn("user", format="%d"),
@@ -67,4 +63,4 @@ event = st.dataframe(
 rows = event.selection.rows if event else []
 if rows and rows[0] < len(shown):
     call_id = shown.iloc[rows[0]]["external_call_id"]
-    st.markdown(f"➡️ [{strings.CALLS_OPEN_REPLAY.format(call_id=call_id)}]({REPLAY_URL}{call_id})")
+    st.markdown(f"➡️ [{strings.CALLS_OPEN_REPLAY.format(call_id=call_id)}]({replay_url(call_id)})")

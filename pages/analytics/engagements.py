@@ -5,8 +5,9 @@ import streamlit as st
 
 from analytics import engagements, metrics
 from analytics.engagements import CALLER_ID_KINDS, HELP, drill_params
-from ui import strings
 from analytics.figures.charts import caller_id_mix, engagement_trend, latency_boxes
+from analytics.format import ms, percent
+from ui import strings
 from ui.data import run
 from ui.drill import show_calls
 from ui.drilldown import clicked, picked_row
@@ -31,18 +32,10 @@ def drill(title: str, key: str, **given) -> None:
     show_calls(run(engagements.DRILL_SQL, **f.params(), **drill_params(f.bucket, **given)), title, key)
 
 
-def pct(value) -> str:
-    return f"{value:.1%}" if value == value and value is not None else "–"
-
-
-def ms(value) -> str:
-    return f"{value:,.0f} ms" if value == value and value is not None else "–"
-
-
 latency = overall.iloc[0] if not overall.empty else None
 cols = st.columns(4)
-cols[0].metric("Engagement failures", pct(failure_rate), help=HELP["engagement"])
-cols[1].metric("Caller-ID match rate", pct(match_rate), help=HELP["caller_id"])
+cols[0].metric("Engagement failures", percent(failure_rate), help=HELP["engagement"])
+cols[1].metric("Caller-ID match rate", percent(match_rate), help=HELP["caller_id"])
 cols[2].metric("Caller-ID latency, median", ms(latency["latency_median_ms"] if latency is not None else None),
                help=HELP["latency"])
 cols[3].metric("Caller-ID latency, p90", ms(latency["latency_p90_ms"] if latency is not None else None),

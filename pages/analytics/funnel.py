@@ -4,9 +4,11 @@ per call and direction, with the calls lost at each step; then time to ready and
 import streamlit as st
 
 from analytics import funnel
+from analytics.figures.charts import funnel as funnel_chart
+from analytics.figures.charts import share_histogram
+from analytics.format import count, ms
 from analytics.funnel import HANDSHAKE_DIMENSIONS, HELP, funnel_steps, ready_bins, ready_stats, steps_help
 from ui import strings
-from analytics.figures.charts import funnel as funnel_chart, share_histogram
 from ui.data import run
 from ui.drill import show_calls
 from ui.drilldown import clicked, picked_row
@@ -37,7 +39,7 @@ STEP_COLUMNS = {
     "of_all": st.column_config.NumberColumn("of all calls", format=PCT),
 }
 directions = offered if choice == strings.FUNNEL_BOTH else [choice]
-for direction, column in zip(directions, st.columns(len(directions))):
+for direction, column in zip(directions, st.columns(len(directions)), strict=True):
     with column:
         steps = funnel_steps(counts, direction)
         if not steps["passed"].iloc[0] and not steps["lost"].iloc[0]:
@@ -64,14 +66,14 @@ if not total["instances"]:
     st.info(strings.NO_INSTANCES)
     st.stop()
 cols = st.columns(4)
-cols[0].metric("SDK instances", f"{total['instances']:,}", help=HELP["ready"])
-cols[1].metric("Never ready", f"{total['never_ready']:,}", help=HELP["never_ready"])
+cols[0].metric("SDK instances", count(total["instances"]), help=HELP["ready"])
+cols[1].metric("Never ready", count(total["never_ready"]), help=HELP["never_ready"])
 for column, label, value in ((cols[2], "Time to ready, median", total["median_ms"]),
                              (cols[3], "Time to ready, p90", total["p90_ms"])):
-    column.metric(label, f"{value:,.0f} ms" if value is not None else "–", help=HELP["ready"])
+    column.metric(label, ms(value), help=HELP["ready"])
 st.plotly_chart(share_histogram(ready_bins(ready), [label for _, label in funnel.READY_BINS], HANDSHAKE_DIMENSIONS[by],
                                 "first SYNC → SYNC_ACK"), width="stretch", key="time_to_ready")
-with st.expander(f"{strings.NEVER_READY_TITLE} ({total['never_ready']:,})"):
+with st.expander(f"{strings.NEVER_READY_TITLE} ({count(total['never_ready'])})"):
     never = run(funnel.NEVER_READY_SQL, **f.params())
     if never.empty:
         st.success(strings.ALL_HANDSHAKES_DONE)

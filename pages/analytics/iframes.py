@@ -4,11 +4,19 @@ window, iframes re-created mid-call, user availability; every bar drills to its 
 import streamlit as st
 
 from analytics import iframes, metrics
+from analytics.figures.charts import (
+    CALLING_WINDOW_COLORS,
+    availability,
+    locations_by_portal,
+    locations_trend,
+    rate_bars,
+    recreated,
+    ringing,
+)
+from analytics.format import count, percent
 from analytics.iframes import HELP, by_calling_window, drill_params
 from ingest.calls import OUTCOMES
 from ui import strings
-from analytics.figures.charts import CALLING_WINDOW_COLORS, availability, locations_by_portal, locations_trend, \
-    rate_bars, recreated, ringing
 from ui.data import run
 from ui.drill import drill as metrics_drill
 from ui.drill import show_calls
@@ -32,21 +40,17 @@ def drill(title: str, key: str, **given) -> None:
     show_calls(run(iframes.DRILL_SQL, **f.params(), **drill_params(f.bucket, **given)), title, key)
 
 
-def pct(value) -> str:
-    return f"{value:.1%}" if value == value and value is not None else "–"
-
-
 cols = st.columns(5)
-cols[0].metric("SDK instances", f"{int(summary['instances']):,}", help=HELP["instances"])
-cols[1].metric("Calling window", pct(summary["calling_window_share"]), help=HELP["calling_window"])
-cols[2].metric("Rang in several instances", pct(summary["ringing_share"]), help=HELP["ringing"])
-cols[3].metric("Dropped rate", pct(dropped_rate), help=metrics.RATE_HELP["dropped_rate"])
-cols[4].metric("Arrived while unavailable", f"{int(summary['arrived_unavailable']):,}", help=HELP["availability"])
+cols[0].metric("SDK instances", count(summary["instances"]), help=HELP["instances"])
+cols[1].metric("Calling window", percent(summary["calling_window_share"]), help=HELP["calling_window"])
+cols[2].metric("Rang in several instances", percent(summary["ringing_share"]), help=HELP["ringing"])
+cols[3].metric("Dropped rate", percent(dropped_rate), help=metrics.RATE_HELP["dropped_rate"])
+cols[4].metric("Arrived while unavailable", count(summary["arrived_unavailable"]), help=HELP["availability"])
 st.caption(
-    f"{int(summary['calling_window_instances']):,} of {int(summary['calling_window_known']):,} instances used the "
-    f"calling window; {int(summary['ringing_incidents']):,} of {int(summary['calls']):,} calls rang in more than one "
-    f"instance; {dropped:,} of {known:,} calls with a known outcome dropped; "
-    f"{int(summary['arrived_unavailable']):,} of {int(summary['inbound']):,} inbound calls arrived while the user "
+    f"{count(summary['calling_window_instances'])} of {count(summary['calling_window_known'])} instances used the "
+    f"calling window; {count(summary['ringing_incidents'])} of {count(summary['calls'])} calls rang in more than one "
+    f"instance; {count(dropped)} of {count(known)} calls with a known outcome dropped; "
+    f"{count(summary['arrived_unavailable'])} of {count(summary['inbound'])} inbound calls arrived while the user "
     "was unavailable.")
 
 left, right = st.columns([3, 2])

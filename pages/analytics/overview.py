@@ -3,9 +3,10 @@
 import streamlit as st
 
 from analytics import metrics
+from analytics.figures.style import MIN_CALLS_FOR_RATE, outcome_trend
+from analytics.format import delta, missing, number
 from analytics.metrics import DIMENSIONS, HIGHER_IS_BETTER, RATE_HELP
 from ui import strings
-from analytics.figures.style import MIN_CALLS_FOR_RATE, outcome_trend
 from ui.data import run
 from ui.drill import drill
 from ui.filters import current_or_stop
@@ -20,21 +21,19 @@ if not now["calls"]:
     st.info(strings.EMPTY_FILTER)
     st.stop()
 
-TILES = [("calls", "Calls", "{:,.0f}", None), ("answer_rate", "Answer rate", "{:.1%}", "answer_rate"),
-         ("miss_rate", "Miss rate", "{:.1%}", "miss_rate"), ("dropped_rate", "Dropped rate", "{:.2%}", "dropped_rate"),
-         ("engagement_failure_rate", "Engagement failures", "{:.2%}", "engagement_failure_rate"),
-         ("caller_id_match_rate", "Caller-ID match rate", "{:.1%}", "caller_id_match_rate"),
-         ("tta_median_s", "Time to answer, median", "{:.1f} s", "tta"), ("tta_p90_s", "Time to answer, p90", "{:.1f} s", "tta")]
+TILES = [("calls", "Calls", "count", None), ("answer_rate", "Answer rate", "rate", "answer_rate"),
+         ("miss_rate", "Miss rate", "rate", "miss_rate"), ("dropped_rate", "Dropped rate", "rate", "dropped_rate"),
+         ("engagement_failure_rate", "Engagement failures", "rate", "engagement_failure_rate"),
+         ("caller_id_match_rate", "Caller-ID match rate", "rate", "caller_id_match_rate"),
+         ("tta_median_s", "Time to answer, median", "seconds", "tta"),
+         ("tta_p90_s", "Time to answer, p90", "seconds", "tta")]
 cols = st.columns(4)
-for i, (column, label, fmt, help_key) in enumerate(TILES):
+for i, (column, label, kind, help_key) in enumerate(TILES):
     value, prior = now[column], before[column]
-    shown = fmt.format(value) if value == value and value is not None else "–"
-    delta = None
-    if value == value and prior == prior and value is not None and prior is not None:
-        delta = (f"{value - prior:+,.0f}" if column == "calls" else
-                 f"{(value - prior):+.1f} s" if column.startswith("tta") else f"{(value - prior) * 100:+.1f} pp")
+    change = None if missing(value) or missing(prior) else delta(value, prior, kind)
     good = HIGHER_IS_BETTER[column]
-    cols[i % 4].metric(label, shown, delta, delta_color="off" if good is None else "normal" if good else "inverse",
+    cols[i % 4].metric(label, number(value, kind), change,
+                       delta_color="off" if good is None else "normal" if good else "inverse",
                        help=(RATE_HELP.get(help_key, "") + strings.VS_PREVIOUS.format(days=f.days)).strip())
 
 st.caption(strings.RECONCILE.format(**{k: int(now[k]) for k in (

@@ -3,9 +3,10 @@
 import streamlit as st
 
 from analytics import live
+from analytics.format import count, missing
 from ui import strings
 from ui.data import run
-from ui.drill import REPLAY_URL
+from ui.tables import REPLAY_COLUMN, replay_first, with_replay
 
 LIVE_REFRESH_S = 3
 LIVE_ROWS = 50
@@ -15,7 +16,7 @@ st.caption(strings.LIVE_CAPTION.format(seconds=LIVE_REFRESH_S))
 
 
 def _clock(value) -> str:
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value is not None and value == value else strings.LIVE_NEVER
+    return strings.LIVE_NEVER if missing(value) else f"{value:%Y-%m-%d %H:%M:%S} UTC"
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -26,15 +27,14 @@ def recent_calls() -> None:
         return
     status = run(live.STATUS_SQL).iloc[0]
     c1, c2, c3 = st.columns(3)
-    c1.metric(strings.LIVE_IN_PROGRESS, f"{int(status['in_progress']):,}")
+    c1.metric(strings.LIVE_IN_PROGRESS, count(status["in_progress"]))
     c2.metric(strings.LIVE_LAST_MESSAGE, _clock(status["last_message_at"]))
     c3.metric(strings.LIVE_LAST_LOAD, _clock(status["last_collector_load_at"]))
-    shown = calls.assign(replay=REPLAY_URL + calls["external_call_id"].astype(str))
+    shown = with_replay(calls)
     st.dataframe(
-        shown, hide_index=True, width="stretch",
-        column_order=["replay", *[c for c in calls.columns if c != "external_call_id"]],
+        shown, hide_index=True, width="stretch", column_order=replay_first(shown),
         column_config={
-            "replay": st.column_config.LinkColumn(strings.CALL_ID, display_text=r"\?call=(.*)", width="medium"),
+            **REPLAY_COLUMN,
             "started_at": st.column_config.DatetimeColumn("started (UTC)"),
             "answered_at": st.column_config.DatetimeColumn("answered (UTC)"),
             "ended_at": st.column_config.DatetimeColumn("ended or went away (UTC)"),

@@ -5,12 +5,12 @@ The URL is the view (`?call=<externalCallId>&step=N&time=utc&healthy=<id>`); see
 
 import streamlit as st
 
+from analytics.figures.timeline import build_figure
 from ui import replay_panels as panels
 from ui import replay_tabs as tabs
 from ui import replay_view as view_state
 from ui import strings
 from ui.data import generation
-from analytics.figures.timeline import build_figure
 
 st.title(strings.REPLAY_TITLE)
 st.caption(strings.REPLAY_CAPTION)
