@@ -8,8 +8,6 @@ for a moment, retrying while a write holds it. Rows are keyed by `external_call_
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
 import threading
 import time
@@ -20,6 +18,7 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from ingest import locks
 from ingest.errors import CallscopeError
 
 SUGGESTED_TAGS = ("beta-feedback", "sdk-bug", "app-bug", "hubspot-bug", "needs-follow-up")
@@ -99,21 +98,10 @@ _in_process = threading.Lock()
 def _locked(path: Path, exclusive: bool) -> Iterator[None]:
     """This process's lock, then the notes file's flock: shared for reads, exclusive for writes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _in_process:
-        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + LOCK_WAIT_S
-            while True:
-                try:
-                    fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise CallscopeError(f"{path.name} is busy", "Try again in a moment") from None
-                    time.sleep(0.02)
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the flock
+    take = locks.exclusive if exclusive else locks.shared
+    busy = CallscopeError(f"{path.name} is busy", "Try again in a moment")
+    with _in_process, take(locks.lock_path(path), LOCK_WAIT_S, on_timeout=lambda _holder: busy):
+        yield
 
 
 @contextmanager

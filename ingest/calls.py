@@ -28,7 +28,11 @@ sent without an externalCallId (CALL_ANSWERED before SDK 0.6.3) also go to the i
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+
+from ingest import sdk
 
 INSTANCES_SQL = """
 CREATE OR REPLACE TABLE instances AS
@@ -41,8 +45,8 @@ WITH per_instance AS (
         max(ts) FILTER (WHERE direction <> 'capture')                                  AS last_message_at,
         arg_min(iframe_location, ts) FILTER (WHERE type = 'SYNC' AND iframe_location IS NOT NULL) AS iframe_location,
         arg_min(uses_calling_window, ts) FILTER (WHERE type = 'SYNC' AND uses_calling_window IS NOT NULL) AS uses_calling_window,
-        arg_min(portal_id, ts) FILTER (WHERE type IN ('SYNC', 'SYNC_ACK') AND portal_id IS NOT NULL) AS portal_id,
-        arg_min(user_id, ts) FILTER (WHERE type IN ('SYNC', 'SYNC_ACK') AND user_id IS NOT NULL) AS user_id,
+        arg_min(portal_id, ts) FILTER (WHERE list_contains($handshake_types, type) AND portal_id IS NOT NULL) AS portal_id,
+        arg_min(user_id, ts) FILTER (WHERE list_contains($handshake_types, type) AND user_id IS NOT NULL) AS user_id,
         arg_min(engagement_id, ts) FILTER (WHERE type = 'SYNC' AND engagement_id IS NOT NULL) AS sync_engagement_id,
         coalesce(arg_min(sdk_version, ts) FILTER (WHERE type = 'SYNC_ACK' AND sdk_version IS NOT NULL),
                  any_value(sdk_version) FILTER (WHERE sdk_version IS NOT NULL))       AS sdk_version,
@@ -83,50 +87,44 @@ CREATE OR REPLACE TABLE call_messages AS
 WITH starts AS (
     SELECT instance, ts, external_call_id
     FROM events
-    WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED') AND external_call_id IS NOT NULL
+    WHERE list_contains($start_types, type) AND external_call_id IS NOT NULL
       AND instance IS NOT NULL
 ),
 by_order AS (
     -- Messages tied to the latest call started in their instance.
     SELECT e.*, s.external_call_id AS call_id, 'order' AS tied_by
     FROM events e ASOF JOIN starts s ON e.instance = s.instance AND e.ts >= s.ts
-    WHERE e.type IN ('CREATE_ENGAGEMENT_SUCCEEDED', 'CREATE_ENGAGEMENT_FAILED', 'ENGAGEMENT_CREATED',
-                     'CALLER_ID_MATCH_SUCCEEDED', 'CALLER_ID_MATCH_FAILED', 'NAVIGATE_TO_RECORD',
-                     'NAVIGATE_TO_RECORD_FAILED', 'END_CALL')
-       OR (e.external_call_id IS NULL
-           AND e.type IN ('CALL_ANSWERED', 'CALL_ENDED', 'CALL_COMPLETED', 'CALL_TRANSFERRED'))
+    WHERE list_contains($latest_call_types, e.type)
+       OR (e.external_call_id IS NULL AND list_contains($progress_types, e.type))
 ),
 named AS (
     SELECT e.*, e.external_call_id AS call_id, 'external_call_id' AS tied_by
     FROM events e
     WHERE e.external_call_id IS NOT NULL
-      AND e.type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED', 'CALL_ANSWERED', 'CALL_ENDED', 'CALL_COMPLETED',
-                     'CALL_TRANSFERRED', 'FINALIZE_ENGAGEMENT', 'PUBLISH_TO_CHANNEL')
+      AND list_contains($lifecycle_types, e.type)
 ),
 engagement_owner AS (
     SELECT engagement_id, arg_max(call_id, ts) AS call_id
     FROM (SELECT * FROM named UNION ALL BY NAME SELECT * FROM by_order)
     WHERE engagement_id IS NOT NULL AND engagement_id <> 0
-      AND type IN ('CREATE_ENGAGEMENT_SUCCEEDED', 'ENGAGEMENT_CREATED', 'CALL_ENDED', 'CALL_COMPLETED')
+      AND (list_contains($engagement_created_types, type) OR list_contains($app_engagement_types, type))
     GROUP BY engagement_id
 ),
 by_engagement AS (
     SELECT e.*, o.call_id, 'engagement_id' AS tied_by
     FROM events e JOIN engagement_owner o USING (engagement_id)
-    WHERE e.type IN ('UPDATE_ENGAGEMENT_SUCCEEDED', 'UPDATE_ENGAGEMENT_FAILED', 'FINALIZE_ENGAGEMENT_SUCCEEDED',
-                     'FINALIZE_ENGAGEMENT_FAILED', 'PUBLISH_TO_CHANNEL_SUCCEEDED', 'PUBLISH_TO_CHANNEL_FAILED')
+    WHERE list_contains($engagement_reply_types, e.type)
 ),
 completions AS (
     SELECT instance, ts, call_id FROM named
-    WHERE type IN ('CALL_COMPLETED', 'FINALIZE_ENGAGEMENT', 'PUBLISH_TO_CHANNEL')
+    WHERE list_contains($completion_types, type)
 ),
 by_reply_order AS (
     -- HubSpot's failure shape is {error: {message}}, with no engagementId: such an UPDATE_/FINALIZE_/PUBLISH_*
     -- reply answers the latest CALL_COMPLETED / FINALIZE_ENGAGEMENT / PUBLISH_TO_CHANNEL sent in its instance.
     SELECT e.*, c.call_id, 'order' AS tied_by
     FROM events e ASOF JOIN completions c ON e.instance = c.instance AND e.ts >= c.ts
-    WHERE e.type IN ('UPDATE_ENGAGEMENT_SUCCEEDED', 'UPDATE_ENGAGEMENT_FAILED', 'FINALIZE_ENGAGEMENT_SUCCEEDED',
-                     'FINALIZE_ENGAGEMENT_FAILED', 'PUBLISH_TO_CHANNEL_SUCCEEDED', 'PUBLISH_TO_CHANNEL_FAILED')
+    WHERE list_contains($engagement_reply_types, e.type)
       AND NOT EXISTS (SELECT 1 FROM engagement_owner o WHERE o.engagement_id = e.engagement_id)
 ),
 tied AS (
@@ -153,8 +151,8 @@ agg AS (
         CASE WHEN bool_or(type = 'INCOMING_CALL') THEN 'inbound'
              WHEN bool_or(type = 'OUTGOING_CALL_STARTED') THEN 'outbound'
              ELSE 'unknown' END                                                        AS direction,
-        coalesce(min(ts) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')), min(ts)) AS started_at,
-        min(call_start_time) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS call_start_time,
+        coalesce(min(ts) FILTER (WHERE list_contains($start_types, type)), min(ts))    AS started_at,
+        min(call_start_time) FILTER (WHERE list_contains($start_types, type))          AS call_start_time,
         min(ts) FILTER (WHERE type = 'CALL_ANSWERED')                                  AS answered_at,
         min(ts) FILTER (WHERE type = 'CALL_ENDED')                                     AS ended_at,
         min(ts) FILTER (WHERE type = 'CALL_COMPLETED')                                 AS completed_at,
@@ -162,25 +160,25 @@ agg AS (
         max(ts)                                                                        AS last_event_at,
         arg_max(call_end_status, ts) FILTER (WHERE type = 'CALL_ENDED' AND call_end_status IS NOT NULL) AS ended_status,
         arg_max(hs_call_status, ts) FILTER (WHERE type = 'CALL_COMPLETED')           AS completed_status,
-        arg_max(engagement_id, ts) FILTER (WHERE type IN ('CREATE_ENGAGEMENT_SUCCEEDED', 'ENGAGEMENT_CREATED')
+        arg_max(engagement_id, ts) FILTER (WHERE list_contains($engagement_created_types, type)
                                            AND engagement_id IS NOT NULL)              AS created_engagement_id,
-        arg_max(engagement_id, ts) FILTER (WHERE type IN ('CALL_ENDED', 'CALL_COMPLETED')
+        arg_max(engagement_id, ts) FILTER (WHERE list_contains($app_engagement_types, type)
                                            AND engagement_id IS NOT NULL AND engagement_id <> 0) AS app_engagement_id,
         bool_or(type = 'CREATE_ENGAGEMENT_FAILED')                                     AS engagement_failed,
         arg_max(error_message, ts) FILTER (WHERE type = 'CREATE_ENGAGEMENT_FAILED')   AS engagement_error,
-        min(ts) FILTER (WHERE type IN ('CREATE_ENGAGEMENT_SUCCEEDED', 'CREATE_ENGAGEMENT_FAILED', 'ENGAGEMENT_CREATED')) AS engagement_reply_at,
-        arg_max(type, ts) FILTER (WHERE type LIKE 'CALLER_ID_MATCH_%')                 AS caller_id_reply,
-        arg_max(caller_id_matches, ts) FILTER (WHERE type LIKE 'CALLER_ID_MATCH_%')    AS caller_id_matches,
-        arg_max(caller_id_types, ts) FILTER (WHERE type LIKE 'CALLER_ID_MATCH_%')      AS caller_id_types,
+        min(ts) FILTER (WHERE list_contains($create_engagement_reply_types, type))     AS engagement_reply_at,
+        arg_max(type, ts) FILTER (WHERE list_contains($caller_id_reply_types, type))   AS caller_id_reply,
+        arg_max(caller_id_matches, ts) FILTER (WHERE list_contains($caller_id_reply_types, type)) AS caller_id_matches,
+        arg_max(caller_id_types, ts) FILTER (WHERE list_contains($caller_id_reply_types, type)) AS caller_id_types,
         arg_max(error_message, ts) FILTER (WHERE type = 'CALLER_ID_MATCH_FAILED')     AS caller_id_error,
-        min(ts) FILTER (WHERE type LIKE 'CALLER_ID_MATCH_%')                           AS caller_id_reply_at,
+        min(ts) FILTER (WHERE list_contains($caller_id_reply_types, type))             AS caller_id_reply_at,
         bool_or(type = 'UPDATE_ENGAGEMENT_FAILED')                                     AS update_engagement_failed,
         count(*) FILTER (WHERE type = 'INCOMING_CALL')                                 AS incoming_messages,
-        count(DISTINCT instance) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS instances_rang,
-        count(DISTINCT tab) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS tabs_rang,
+        count(DISTINCT instance) FILTER (WHERE list_contains($start_types, type))      AS instances_rang,
+        count(DISTINCT tab) FILTER (WHERE list_contains($start_types, type))           AS tabs_rang,
         list(DISTINCT instance)                                                        AS instance_ids,
-        arg_min(instance, ts) FILTER (WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED')) AS first_instance,
-        bool_or(type IN ('FINALIZE_ENGAGEMENT', 'PUBLISH_TO_CHANNEL'))                  AS finalized,
+        arg_min(instance, ts) FILTER (WHERE list_contains($start_types, type))         AS first_instance,
+        bool_or(list_contains($finalize_types, type))                                  AS finalized,
         any_value(app) FILTER (WHERE app IS NOT NULL)                                  AS app,
         any_value(from_number) FILTER (WHERE from_number IS NOT NULL)                  AS from_number,
         any_value(to_number) FILTER (WHERE to_number IS NOT NULL)                      AS to_number,
@@ -225,7 +223,7 @@ recreated AS (
     -- Each is a HubSpot page navigation re-mounting the iframe while the call was on (inbound-calling guide).
     SELECT r.call_id, count(DISTINCT n.instance) AS iframes_recreated
     FROM (SELECT DISTINCT call_id, tab FROM msgs
-          WHERE type IN ('INCOMING_CALL', 'OUTGOING_CALL_STARTED') AND tab IS NOT NULL) r
+          WHERE list_contains($start_types, type) AND tab IS NOT NULL) r
     JOIN agg a USING (call_id)
     LEFT JOIN carriers c USING (call_id)
     JOIN instances n ON n.tab = r.tab AND n.replaced_at IS NOT NULL AND n.went_away_at > a.started_at
@@ -238,7 +236,7 @@ availability AS (
     -- The user's last availability message in the ringing instance before the call arrived.
     SELECT s.external_call_id AS call_id, bool_or(v.type = 'USER_UNAVAILABLE') AS arrived_while_unavailable
     FROM (SELECT * FROM events WHERE type = 'INCOMING_CALL' AND external_call_id IS NOT NULL) s
-    ASOF JOIN (SELECT instance, ts, type FROM events WHERE type IN ('USER_AVAILABLE', 'USER_UNAVAILABLE')) v
+    ASOF JOIN (SELECT instance, ts, type FROM events WHERE list_contains($availability_types, type)) v
       ON s.instance = v.instance AND s.ts >= v.ts
     GROUP BY s.external_call_id
 ),
@@ -309,11 +307,34 @@ FROM shaped
 OUTCOMES = ("answered", "missed", "unanswered", "failed", "dropped", "in_progress")
 
 
+# The SDK's vocabulary as the statements above bind it (`$start_types`, ...): each group of message types is
+# defined once, in ingest.sdk.
+SDK_TYPES = {
+    "handshake_types": sdk.HANDSHAKE_TYPES,
+    "start_types": sdk.CALL_START_TYPES,
+    "progress_types": sdk.CALL_PROGRESS_TYPES,
+    "lifecycle_types": sdk.CALL_LIFECYCLE_TYPES,
+    "finalize_types": sdk.FINALIZE_TYPES,
+    "completion_types": sdk.COMPLETION_TYPES,
+    "latest_call_types": sdk.LATEST_CALL_TYPES,
+    "engagement_created_types": sdk.ENGAGEMENT_CREATED_TYPES,
+    "create_engagement_reply_types": sdk.CREATE_ENGAGEMENT_REPLY_TYPES,
+    "app_engagement_types": sdk.APP_ENGAGEMENT_TYPES,
+    "engagement_reply_types": sdk.ENGAGEMENT_REPLY_TYPES,
+    "caller_id_reply_types": sdk.CALLER_ID_REPLY_TYPES,
+    "availability_types": sdk.AVAILABILITY_TYPES,
+}
+
+
+def _sdk_params(sql: str) -> dict[str, list[str]]:
+    """The SDK_TYPES lists `sql` binds (DuckDB refuses a parameter that a statement does not name)."""
+    return {name: sorted(SDK_TYPES[name]) for name in set(re.findall(r"\$(\w+)", sql))}
+
+
 def derive(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild `instances`, `call_messages` and `calls` from all events, so load order never changes a call."""
-    con.execute(INSTANCES_SQL)
-    con.execute(CALL_MESSAGES_SQL)
-    con.execute(CALLS_SQL)
+    for sql in (INSTANCES_SQL, CALL_MESSAGES_SQL, CALLS_SQL):
+        con.execute(sql, _sdk_params(sql))
 
 
 # `calls --json`: the public shape of a call. Filters are bound parameters; NULL means "any".

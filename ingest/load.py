@@ -72,23 +72,13 @@ def load_sources(
     names = [s if s == STDIN else str(Path(s).resolve()) for s in sources]
     reasons: dict[str, int] = {}
     _sniff_files(sources)
-    with Writer(db_path) as writer:
-        load_id = writer.begin_load(tool, names, redact)
-        counts = LoadCounts()
-        try:
-            for source, name in zip(sources, names):
-                counter = [0]
-                lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
-                items = _sniffed(source, parse_lines(lines, redactor))
-                writer.write(load_id, _count_reasons(items, reasons), counts)
-        except BaseException:
-            writer.finish_load(load_id, counts, started, status="failed")
-            writer.publish()  # readers see the audit row of a failed import too
-            raise
-        writer.finish_load(load_id, counts, started)
-        writer.publish()
+    with Writer(db_path) as writer, writer.importing(tool, names, redact, started=started) as imp:
+        for source, name in zip(sources, names):
+            counter = [0]
+            lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
+            imp.write(_count_reasons(_sniffed(source, parse_lines(lines, redactor)), reasons))
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
-    return LoadResult(load_id, counts, time.perf_counter() - started, top)
+    return LoadResult(imp.load_id, imp.counts, time.perf_counter() - started, top)
 
 
 def _count_reasons(items: Iterator[Event | Reject], reasons: dict[str, int]) -> Iterator[Event | Reject]:

@@ -40,7 +40,8 @@ class Envelope(msgspec.Struct):
 
 
 class Event(NamedTuple):
-    """One stored row of `events` (without load_id), in column order: the writer hands it to Arrow as is."""
+    """One stored row of `events` (without load_id). The writer's Arrow batch has a column per field, named after
+    it, and is inserted by name; `ingest.store.EVENT_COLUMNS` gives each field its Arrow type and table column."""
 
     event_key: bytes
     source: str
@@ -211,7 +212,7 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
     if instance is None:
         instance_source = "unknown"
 
-    sync = msg_type in ("SYNC", "SYNC_ACK")  # the handshake carries its fields top-level, not in data
+    sync = msg_type in sdk.HANDSHAKE_TYPES  # the handshake carries its fields top-level, not in data
     failure = msg_type == "ERROR" or msg_type.endswith("_FAILED")
     error_message, error_type = _error(message, data) if failure else (None, None)
     matches, match_types = _caller_id(data) if msg_type == "CALLER_ID_MATCH_SUCCEEDED" else (None, None)
@@ -225,13 +226,11 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
     else:
         external_call_id = engagement_id = from_number = to_number = end_status = None
         create_engagement = call_start_ms = None
-    if sync:
-        engagement_id = _int(message.get("engagementId"))
 
     return Event(
         key, raw.source, raw.line_no, ts_ms, env.direction, instance, instance_source, _str(env.tab), env.app,
-        sdk_version, env.url, msg_type, sdk.is_known_type(msg_type), message_id, external_call_id, engagement_id,
-        end_status,
+        sdk_version, env.url, msg_type, sdk.is_known_type(msg_type), message_id, external_call_id,
+        _int(message.get("engagementId")) if sync else engagement_id, end_status,
         _str(message.get("iframeLocation")) if sync else None,
         _bool(message.get("usesCallingWindow")) if sync else None,
         _int(message.get("portalId")) if sync else None,
@@ -279,7 +278,7 @@ def place_instances(items: Iterable[Event | Reject]) -> Iterator[Event | Reject]
             current[scope] = item.instance
             yield item
             continue
-        if item.type in ("SYNC", "SYNC_ACK") or scope in pending:
+        if item.type in sdk.HANDSHAKE_TYPES or scope in pending:
             if item.type == "SYNC" and any(e.type != "SYNC" for e in pending.get(scope, ())):
                 yield from release(scope, None)  # a second handshake before any app message: a new instance
             pending.setdefault(scope, []).append(item)

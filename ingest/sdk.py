@@ -52,23 +52,60 @@ CALLER_ID_TYPES = ("CONTACT", "COMPANY")
 # errorType.UNKNOWN_MESSAGE_TYPE: the SDK's own ERROR reply to a HubSpot message type it does not know.
 UNKNOWN_MESSAGE_TYPE_ERROR = "UNKNOWN_MESSAGE_TYPE"
 
+# Groups of message types the call derivation binds as SQL parameters (ingest/calls.py). Each name is a
+# `messageType` value of src/Constants.ts (@hubspot/calling-extensions-sdk 0.9.7); the groups say what the
+# messages do in a call.
+
+# The handshake (src/IFrameManager.ts, onMessage): HubSpot's SYNC, answered by the app's SYNC_ACK. Both carry their
+# fields (portalId, userId, engagementId, ...) top-level, not in `data`.
+HANDSHAKE_TYPES = frozenset({"SYNC", "SYNC_ACK"})
+
 # Messages that start a call and so say its direction.
 CALL_START_TYPES = {"INCOMING_CALL": "inbound", "OUTGOING_CALL_STARTED": "outbound"}
 
-# Messages about one call: the app names the call by data.externalCallId (CALL_ANSWERED has no data before
-# SDK 0.6.3, CALL_ENDED none before ~0.7; those are tied to the instance's latest call by order).
-CALL_LIFECYCLE_TYPES = frozenset({
-    "INCOMING_CALL", "OUTGOING_CALL_STARTED", "CALL_ANSWERED", "CALL_ENDED", "CALL_COMPLETED", "CALL_TRANSFERRED",
-    "FINALIZE_ENGAGEMENT", "PUBLISH_TO_CHANNEL",
+# What the app says about a call after starting it. CALL_ANSWERED has no data before SDK 0.6.3, CALL_ENDED none
+# before ~0.7: sent without an externalCallId, they are tied to the instance's latest call by order.
+CALL_PROGRESS_TYPES = frozenset({"CALL_ANSWERED", "CALL_ENDED", "CALL_COMPLETED", "CALL_TRANSFERRED"})
+
+# The app finalizes a call's engagement; PUBLISH_TO_CHANNEL is the name Constants.ts marks deprecated for it.
+FINALIZE_TYPES = frozenset({"FINALIZE_ENGAGEMENT", "PUBLISH_TO_CHANNEL"})
+
+# Messages about one call: the app names the call by data.externalCallId.
+CALL_LIFECYCLE_TYPES = frozenset(CALL_START_TYPES) | CALL_PROGRESS_TYPES | FINALIZE_TYPES
+
+# The app's messages that name the call's engagement (data.engagementId), when it created the engagement itself.
+APP_ENGAGEMENT_TYPES = frozenset({"CALL_ENDED", "CALL_COMPLETED"})
+
+# The app's messages that HubSpot answers with an ENGAGEMENT_REPLY_TYPES message.
+COMPLETION_TYPES = frozenset({"CALL_COMPLETED"}) | FINALIZE_TYPES
+
+# HubSpot hands the app the engagement it created for the call (ENGAGEMENT_CREATED is the deprecated name).
+ENGAGEMENT_CREATED_TYPES = frozenset({"CREATE_ENGAGEMENT_SUCCEEDED", "ENGAGEMENT_CREATED"})
+
+# HubSpot's answers to the engagement creation of a call.
+CREATE_ENGAGEMENT_REPLY_TYPES = ENGAGEMENT_CREATED_TYPES | {"CREATE_ENGAGEMENT_FAILED"}
+
+# HubSpot's answers to the caller-id lookup of a call.
+CALLER_ID_REPLY_TYPES = frozenset({"CALLER_ID_MATCH_SUCCEEDED", "CALLER_ID_MATCH_FAILED"})
+
+# HubSpot's replies about an engagement the app updated or finalized: they carry its engagementId when they
+# succeed, and only {error: {message}} when they fail.
+ENGAGEMENT_REPLY_TYPES = frozenset({
+    "UPDATE_ENGAGEMENT_SUCCEEDED", "UPDATE_ENGAGEMENT_FAILED", "FINALIZE_ENGAGEMENT_SUCCEEDED",
+    "FINALIZE_ENGAGEMENT_FAILED", "PUBLISH_TO_CHANNEL_SUCCEEDED", "PUBLISH_TO_CHANNEL_FAILED",
 })
 
-# HubSpot's replies carry no externalCallId: they belong to the latest call started in the same instance.
-CALL_REPLY_TYPES = frozenset({
-    "CREATE_ENGAGEMENT_SUCCEEDED", "CREATE_ENGAGEMENT_FAILED", "ENGAGEMENT_CREATED",
-    "CALLER_ID_MATCH_SUCCEEDED", "CALLER_ID_MATCH_FAILED", "NAVIGATE_TO_RECORD", "NAVIGATE_TO_RECORD_FAILED",
-    "UPDATE_ENGAGEMENT_SUCCEEDED", "UPDATE_ENGAGEMENT_FAILED", "FINALIZE_ENGAGEMENT_SUCCEEDED",
-    "FINALIZE_ENGAGEMENT_FAILED", "PUBLISH_TO_CHANNEL_SUCCEEDED", "PUBLISH_TO_CHANNEL_FAILED", "END_CALL",
-})
+# Messages about the call started last in their instance: they carry no externalCallId.
+LATEST_CALL_TYPES = CREATE_ENGAGEMENT_REPLY_TYPES | CALLER_ID_REPLY_TYPES | {
+    "NAVIGATE_TO_RECORD", "NAVIGATE_TO_RECORD_FAILED", "END_CALL",
+}
+
+# HubSpot's replies carry no externalCallId: they belong to the latest call started in the same instance, or to
+# the call holding their engagement.
+CALL_REPLY_TYPES = LATEST_CALL_TYPES | ENGAGEMENT_REPLY_TYPES
+
+# The user's availability, which the app reports.
+AVAILABILITY_TYPES = frozenset({"USER_AVAILABLE", "USER_UNAVAILABLE"})
 
 
 def is_known_type(message_type: str) -> bool:

@@ -7,26 +7,25 @@ through the file import's own steps.
   rejected lines are exactly those the import will reject: it is checked with the importer's own reader and
   parser (`read_lines`, `parse_lines`) on the very bytes that get spooled.
 - `flush()` loads the pending segments as one import (`load_segments`: `read_lines` → `parse_lines` per
-  segment → `Writer.write` → `finish_load`, which derives the calls and closes the `loads` row of tool
-  `collector` → `publish`), then deletes them. Killed between the load and the delete, the next flush loads
-  them again and every line counts as a duplicate (event keys): stored exactly once.
+  segment → `Writer.importing`, whose `write` stores them and whose close derives the calls, closes the `loads`
+  row of tool `collector` and publishes), then deletes them. Killed between the load and the delete, the next
+  flush loads them again and every line counts as a duplicate (event keys): stored exactly once.
 - `Flusher` runs `flush()` on a thread every `interval_s` (longer when a flush is slow), so the collector holds
   the writer lock only while flushing and `python -m ingest load` can take turns with it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import logging
 import os
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
+from ingest import locks
 from ingest.errors import CallscopeError
 from ingest.parse import Event, Reject, parse_lines
 from ingest.read import read_lines
@@ -158,15 +157,9 @@ class Spool:
         with self._lock:
             self.bytes_pending = max(0, self.bytes_pending - freed)
 
-    @contextmanager
-    def flush_lock(self) -> Iterator[None]:
+    def flush_lock(self) -> AbstractContextManager[None]:
         """One flusher per spool at a time (two collectors on one folder would load a segment twice)."""
-        fd = os.open(self.folder / ".flush.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return locks.exclusive(self.folder / ".flush.lock")
 
 
 @dataclass
@@ -199,7 +192,7 @@ def flush(spool: Spool, db_path: Path, *, redact: bool = False, max_segments: in
 
 
 def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False) -> LoadCounts:
-    """Many small logs as one import: `ingest.load.load_sources`'s steps, with one `Writer.write` over all of them.
+    """Many small logs as one import: `ingest.load.load_sources`'s steps, with one `Import.write` over all of them.
 
     Each segment is read and parsed on its own (instances are placed per source, as for files), and their items
     are chained into a single write: the writer commits one INSERT per BATCH_ROWS events, where a write per
@@ -210,19 +203,9 @@ def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False) -> 
     started = time.perf_counter()
     redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
     names = [str(p.resolve()) for p in paths]
-    counts = LoadCounts()
-    with Writer(db_path) as writer:
-        load_id = writer.begin_load(TOOL, names, redact)
-        try:
-            items = itertools.chain.from_iterable(parse_lines(read_lines(name), redactor) for name in names)
-            writer.write(load_id, items, counts)
-        except BaseException:
-            writer.finish_load(load_id, counts, started, status="failed")
-            writer.publish()
-            raise
-        writer.finish_load(load_id, counts, started)
-        writer.publish()
-    return counts
+    with Writer(db_path) as writer, writer.importing(TOOL, names, redact, started=started) as imp:
+        imp.write(itertools.chain.from_iterable(parse_lines(read_lines(name), redactor) for name in names))
+    return imp.counts
 
 
 @dataclass

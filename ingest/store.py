@@ -12,18 +12,19 @@ open it at all):
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 (pa.compute)
 
+from ingest import locks
 from ingest.errors import NoData, WriterBusy
 from ingest.parse import Event, Reject
 
@@ -36,7 +37,50 @@ WRITER_WAIT_S = 30.0
 # size of the file; DuckDB spills to disk beyond this.
 WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "1GB")
 
-SCHEMA_SQL = """
+# The `events` columns, defined once: each `Event` field → the Arrow type of its batch column, and the table
+# column it fills (name, SQL type). One row per SDK message (or capture marker) as it crossed, ordered per
+# instance by (ts, load_id, line_no); event_key is the idempotency key (ingest.parse.event_key). The writer
+# inserts BY NAME: a field whose column is named otherwise is converted in INSERT_EVENTS_SQL.
+EVENT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "event_key": (pa.binary(), "event_key BLOB NOT NULL"),
+    "source": (pa.string(), "source VARCHAR NOT NULL"),
+    "line_no": (pa.int64(), "line_no BIGINT NOT NULL"),
+    "ts_ms": (pa.int64(), "ts TIMESTAMP NOT NULL"),  # UTC
+    "direction": (pa.string(), "direction VARCHAR NOT NULL"),  # to_hubspot | from_hubspot | capture
+    "instance": (pa.string(), "instance VARCHAR"),
+    "instance_source": (pa.string(), "instance_source VARCHAR NOT NULL"),  # field | message_id | inferred | unknown
+    "tab": (pa.string(), "tab VARCHAR"),
+    "app": (pa.string(), "app VARCHAR"),
+    "sdk_version": (pa.string(), "sdk_version VARCHAR"),
+    "url": (pa.string(), "url VARCHAR"),
+    "type": (pa.string(), "type VARCHAR NOT NULL"),
+    "known_type": (pa.bool_(), "known_type BOOLEAN NOT NULL"),
+    "message_id": (pa.string(), "message_id VARCHAR"),
+    "external_call_id": (pa.string(), "external_call_id VARCHAR"),
+    "engagement_id": (pa.int64(), "engagement_id BIGINT"),
+    "call_end_status": (pa.string(), "call_end_status VARCHAR"),
+    "iframe_location": (pa.string(), "iframe_location VARCHAR"),
+    "uses_calling_window": (pa.bool_(), "uses_calling_window BOOLEAN"),
+    "portal_id": (pa.int64(), "portal_id BIGINT"),
+    "user_id": (pa.int64(), "user_id BIGINT"),
+    "owner_id": (pa.string(), "owner_id VARCHAR"),
+    "from_number": (pa.string(), "from_number VARCHAR"),
+    "to_number": (pa.string(), "to_number VARCHAR"),
+    "error_message": (pa.string(), "error_message VARCHAR"),
+    "error_type": (pa.string(), "error_type VARCHAR"),
+    "caller_id_matches": (pa.int32(), "caller_id_matches INTEGER"),
+    "caller_id_types": (pa.list_(pa.string()), "caller_id_types VARCHAR[]"),
+    "create_engagement": (pa.bool_(), "create_engagement BOOLEAN"),
+    "call_start_ms": (pa.int64(), "call_start_time TIMESTAMP"),
+    "message": (pa.string(), "message JSON NOT NULL"),
+    "redacted": (pa.bool_(), "redacted BOOLEAN NOT NULL"),
+}
+# The writer builds each batch column from the Event field of the same name.
+BATCH_SCHEMA = pa.schema([(name, EVENT_COLUMNS[name][0]) for name in Event._fields])
+EVENTS_DDL = "CREATE TABLE IF NOT EXISTS events (\n    load_id INTEGER NOT NULL,\n    {}\n);".format(
+    ",\n    ".join(EVENT_COLUMNS[name][1] for name in Event._fields))
+
+SCHEMA_SQL = f"""
 CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
 
 CREATE TABLE IF NOT EXISTS loads (
@@ -54,43 +98,7 @@ CREATE TABLE IF NOT EXISTS loads (
     status        VARCHAR NOT NULL       -- running | done | failed
 );
 
--- One row per SDK message (or capture marker) as it crossed; ts is UTC. Ordered per instance by (ts, load_id,
--- line_no). event_key is the idempotency key (ingest.parse.event_key).
-CREATE TABLE IF NOT EXISTS events (
-    load_id             INTEGER NOT NULL,
-    event_key           BLOB NOT NULL,
-    source              VARCHAR NOT NULL,
-    line_no             BIGINT NOT NULL,
-    ts                  TIMESTAMP NOT NULL,
-    direction           VARCHAR NOT NULL,  -- to_hubspot | from_hubspot | capture
-    instance            VARCHAR,
-    instance_source     VARCHAR NOT NULL,  -- field | message_id | inferred | unknown
-    tab                 VARCHAR,
-    app                 VARCHAR,
-    sdk_version         VARCHAR,
-    url                 VARCHAR,
-    type                VARCHAR NOT NULL,
-    known_type          BOOLEAN NOT NULL,
-    message_id          VARCHAR,
-    external_call_id    VARCHAR,
-    engagement_id       BIGINT,
-    call_end_status     VARCHAR,
-    iframe_location     VARCHAR,
-    uses_calling_window BOOLEAN,
-    portal_id           BIGINT,
-    user_id             BIGINT,
-    owner_id            VARCHAR,
-    from_number         VARCHAR,
-    to_number           VARCHAR,
-    error_message       VARCHAR,
-    error_type          VARCHAR,
-    caller_id_matches   INTEGER,
-    caller_id_types     VARCHAR[],
-    create_engagement   BOOLEAN,
-    call_start_time     TIMESTAMP,
-    message             JSON NOT NULL,
-    redacted            BOOLEAN NOT NULL
-);
+{EVENTS_DDL}
 
 CREATE TABLE IF NOT EXISTS rejects (
     load_id   INTEGER NOT NULL,
@@ -101,28 +109,16 @@ CREATE TABLE IF NOT EXISTS rejects (
 );
 """
 
-BATCH_SCHEMA = pa.schema([
-    ("event_key", pa.binary()), ("source", pa.string()), ("line_no", pa.int64()), ("ts_ms", pa.int64()),
-    ("direction", pa.string()), ("instance", pa.string()), ("instance_source", pa.string()), ("tab", pa.string()),
-    ("app", pa.string()), ("sdk_version", pa.string()), ("url", pa.string()), ("type", pa.string()),
-    ("known_type", pa.bool_()), ("message_id", pa.string()), ("external_call_id", pa.string()),
-    ("engagement_id", pa.int64()), ("call_end_status", pa.string()), ("iframe_location", pa.string()),
-    ("uses_calling_window", pa.bool_()), ("portal_id", pa.int64()), ("user_id", pa.int64()),
-    ("owner_id", pa.string()), ("from_number", pa.string()), ("to_number", pa.string()),
-    ("error_message", pa.string()), ("error_type", pa.string()), ("caller_id_matches", pa.int32()),
-    ("caller_id_types", pa.list_(pa.string())), ("create_engagement", pa.bool_()), ("call_start_ms", pa.int64()),
-    ("message", pa.string()), ("redacted", pa.bool_()),
-])
-
 # New events only: not already stored (same key; the ts equality lets zone maps skip old row groups). Copies
-# inside one batch are dropped before it gets here.
+# inside one batch are dropped before it gets here. Times are epoch milliseconds in the batch (cheap to build
+# from Python ints) and TIMESTAMP in the table; the message is text in the batch and JSON in the table.
 INSERT_EVENTS_SQL = """
-INSERT INTO events
-SELECT $load_id, b.event_key, b.source, b.line_no, epoch_ms(b.ts_ms), b.direction, b.instance, b.instance_source,
-       b.tab, b.app, b.sdk_version, b.url, b.type, b.known_type, b.message_id, b.external_call_id,
-       b.engagement_id, b.call_end_status, b.iframe_location, b.uses_calling_window, b.portal_id, b.user_id,
-       b.owner_id, b.from_number, b.to_number, b.error_message, b.error_type, b.caller_id_matches,
-       b.caller_id_types, b.create_engagement, epoch_ms(b.call_start_ms), b.message::JSON, b.redacted
+INSERT INTO events BY NAME
+SELECT $load_id AS load_id,
+       b.* EXCLUDE (ts_ms, call_start_ms, message),
+       epoch_ms(b.ts_ms) AS ts,
+       epoch_ms(b.call_start_ms) AS call_start_time,
+       b.message::JSON AS message
 FROM batch b
 WHERE NOT EXISTS (
     SELECT 1 FROM events e
@@ -140,10 +136,6 @@ WHERE NOT EXISTS (
 """
 
 
-def lock_path(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".lock")
-
-
 def snapshot_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.stem + ".read" + db_path.suffix)
 
@@ -156,20 +148,34 @@ class LoadCounts:
     rejected: int = 0
 
 
+def _writer_busy(db_path: Path) -> locks.OnTimeout:
+    def busy(holder: str | None) -> WriterBusy:
+        return WriterBusy(
+            f"{db_path.name} is being written by process {holder or 'another process'}",
+            "Wait for that import to finish or stop the collector, then run this again "
+            "(the dashboard keeps reading the last snapshot meanwhile)",
+        )
+    return busy
+
+
 class Writer:
     """The single writer of the primary file. Use as a context manager; every method runs under the lock."""
 
     def __init__(self, db_path: Path, wait_s: float = WRITER_WAIT_S):
         self.db_path = Path(db_path)
         self.wait_s = wait_s
-        self._lock_fd: int | None = None
+        self._held = ExitStack()
         self.con: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> "Writer":
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _acquire_lock(lock_path(self.db_path), self.wait_s)
-        self.con = self._connect()
-        self.con.execute(SCHEMA_SQL)
+        with ExitStack() as stack:
+            lock = locks.lock_path(self.db_path)
+            stack.enter_context(locks.exclusive(lock, self.wait_s, on_timeout=_writer_busy(self.db_path)))
+            self.con = self._connect()
+            stack.callback(lambda: self.con.close())  # the connection of the moment: publish() reopens it
+            self.con.execute(SCHEMA_SQL)
+            self._held = stack.pop_all()
         return self
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
@@ -178,12 +184,29 @@ class Writer:
         return con
 
     def __exit__(self, *exc: object) -> None:
-        if self.con is not None:
-            self.con.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
+        self._held.close()  # the connection, then the lock
 
-    def begin_load(self, tool: str, sources: list[str], redacted: bool) -> int:
+    @contextmanager
+    def importing(self, tool: str, sources: list[str], redacted: bool, *,
+                  started: float | None = None) -> Iterator[Import]:
+        """One import: its `loads` row, its writes (`Import.write`), then the calls derived and a snapshot published.
+
+        When the body raises, the import is closed as `failed` with the counts so far and still published
+        (readers see the audit row of a failed import too), then the error goes on. `started` is the
+        `time.perf_counter()` the import's duration counts from (default: now).
+        """
+        started = time.perf_counter() if started is None else started
+        imp = Import(self, self._begin_load(tool, sources, redacted))
+        try:
+            yield imp
+        except BaseException:
+            self._finish_load(imp, started, status="failed")
+            self.publish()
+            raise
+        self._finish_load(imp, started)
+        self.publish()
+
+    def _begin_load(self, tool: str, sources: list[str], redacted: bool) -> int:
         load_id = self.con.execute("SELECT nextval('load_ids')").fetchone()[0]
         self.con.execute(
             "INSERT INTO loads (load_id, tool, sources, started_at, redacted, status) "
@@ -192,7 +215,7 @@ class Writer:
         )
         return load_id
 
-    def write(self, load_id: int, items: Iterator[Event | Reject], counts: LoadCounts) -> None:
+    def _write(self, load_id: int, items: Iterable[Event | Reject], counts: LoadCounts) -> None:
         events: list[Event] = []
         rejects: list[Reject] = []
         for item in items:
@@ -236,7 +259,7 @@ class Writer:
         self.con.unregister("reject_batch")
         counts.rejected += len(rejects)
 
-    def finish_load(self, load_id: int, counts: LoadCounts, started: float, status: str = "done") -> None:
+    def _finish_load(self, imp: Import, started: float, status: str = "done") -> None:
         """Derive calls from everything stored and close the audit row, in one transaction.
 
         Batches commit one by one (flat memory), so a failed import keeps the batches before the failure; its
@@ -245,13 +268,14 @@ class Writer:
         """
         from ingest.calls import derive  # calls read what this writer stored
 
+        counts = imp.counts
         self.con.execute("BEGIN TRANSACTION")
         derive(self.con)
         self.con.execute(
             "UPDATE loads SET status = ?, finished_at = now()::TIMESTAMP, duration_ms = ?, lines_read = ?, "
             "loaded = ?, duplicates = ?, rejected = ? WHERE load_id = ?",
             [status, round((time.perf_counter() - started) * 1000), counts.read, counts.loaded, counts.duplicates,
-             counts.rejected, load_id],
+             counts.rejected, imp.load_id],
         )
         self.con.execute("COMMIT")
 
@@ -267,25 +291,17 @@ class Writer:
         return target
 
 
-def _acquire_lock(path: Path, wait_s: float) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            return fd
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-                os.close(fd)
-                raise WriterBusy(
-                    f"{path.name.removesuffix('.lock')} is being written by process {holder}",
-                    "Wait for that import to finish or stop the collector, then run this again "
-                    "(the dashboard keeps reading the last snapshot meanwhile)",
-                ) from None
-            time.sleep(0.2)
+@dataclass
+class Import:
+    """One import under way (`Writer.importing`): `write` its items; `counts` stay readable once it is closed."""
+
+    writer: Writer
+    load_id: int
+    counts: LoadCounts = field(default_factory=LoadCounts)
+
+    def write(self, items: Iterable[Event | Reject]) -> None:
+        """Store a stream of events and rejects, BATCH_ROWS at a time; each batch commits on its own."""
+        self.writer._write(self.load_id, items, self.counts)
 
 
 def snapshot_generation(db_path: Path) -> tuple[int, int] | None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ingest.errors import NotALog, UnreadableSource
-from ingest.store import Writer, snapshot_generation
+from ingest.store import Writer, connect_reader, snapshot_generation
 from tests.logs import T0, Log, Tab
 
 
@@ -175,9 +175,27 @@ def test_a_second_writer_waits_then_says_what_to_do(db):
                 pass
 
 
-def test_event_fields_are_the_batch_columns_in_order():
-    from ingest.parse import Event
-    from ingest.store import BATCH_SCHEMA
+def test_every_event_field_lands_in_its_own_column(db, tmp_path):
+    from datetime import datetime, timedelta
 
-    assert Event._fields == tuple(BATCH_SCHEMA.names)
+    from ingest.parse import Event, parse_lines
+    from ingest.read import read_lines
+    from ingest.store import EVENT_COLUMNS
 
+    def timestamp(ms: int | None) -> datetime | None:
+        return None if ms is None else datetime(1970, 1, 1) + timedelta(milliseconds=ms)
+
+    assert set(EVENT_COLUMNS) == set(Event._fields)
+    path = call_log().write(tmp_path / "calls.ndjson")
+    parsed = {e.event_key: e for e in parse_lines(read_lines(str(path.resolve())))}
+    db.load(path)
+    with connect_reader(db.path) as con:
+        cur = con.execute("SELECT * EXCLUDE (load_id) FROM events")
+        stored = [dict(zip([d[0] for d in cur.description], row, strict=True)) for row in cur.fetchall()]
+    assert len(stored) == len(parsed) == len(call_log().records)
+    for row in stored:
+        event = parsed[row["event_key"]]
+        expected = {EVENT_COLUMNS[field][1].split()[0]: value for field, value in event._asdict().items()}
+        expected |= {"ts": timestamp(event.ts_ms), "call_start_time": timestamp(event.call_start_ms),
+                     "message": json.loads(event.message)}
+        assert {**row, "message": json.loads(row["message"])} == expected
