@@ -12,6 +12,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -40,14 +41,17 @@ def free_port() -> int:
 
 
 def start_collector(db: Path, port: int, tokens: dict[str, str], origins: tuple[str, ...] = (),
-                    log_path: Path | None = None) -> subprocess.Popen:
-    """`python -m ingest serve` in its own process, ready to accept (its /healthz answers)."""
+                    log_path: Path | None = None, extra_args: tuple[str, ...] = (),
+                    fd_limit: int | None = None) -> subprocess.Popen:
+    """`python -m ingest serve` in its own process, ready to accept (its /healthz answers). `fd_limit` sets its
+    soft and hard descriptor limits, as a small server would have them."""
     env = dict(os.environ, CALLSCOPE_COLLECTOR_TOKENS=json.dumps(tokens))
-    args = [sys.executable, "-m", "ingest", "serve", "--port", str(port), "--db", str(db)]
+    args = [sys.executable, "-m", "ingest", "serve", "--port", str(port), "--db", str(db), *extra_args]
     for origin in origins:
         args += ["--allow-origin", origin]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))) if fd_limit else None
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -75,10 +79,11 @@ def stop_collector(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def collector_process(db: Path, tokens: dict[str, str], origins: tuple[str, ...] = ()) -> Iterator[str]:
-    """A collector on a free loopback port for the length of the block; yields its base URL."""
+def collector_process(db: Path, tokens: dict[str, str], origins: tuple[str, ...] = (), **options) -> Iterator[str]:
+    """A collector on a free loopback port for the length of the block; yields its base URL. `options` go to
+    `start_collector` (extra_args, fd_limit)."""
     port = free_port()
-    proc = start_collector(db, port, tokens, origins, log_path=Path(db).with_suffix(".collector.log"))
+    proc = start_collector(db, port, tokens, origins, log_path=Path(db).with_suffix(".collector.log"), **options)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -19,6 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from ingest import strings
 from ingest.calls import OUTCOMES
+from ingest.connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_S, Limits
 from ingest.errors import CallscopeError
 from ingest.read import STDIN, source_size
 from ingest.store import DEFAULT_DB_PATH
@@ -92,6 +93,12 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
                        help="seconds between loads of the spool into the database (default 1, at least 1)")
     serve.add_argument("--redact", action="store_true",
                        help="replace phone numbers, names and emails with keyed hashes before storing")
+    serve.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                       help=f"open connections at most; past it the one waiting longest for a complete request is "
+                            f"closed (default {DEFAULT_MAX_CONNECTIONS:,}, and below the descriptor limit)")
+    serve.add_argument("--request-timeout", type=float, default=DEFAULT_REQUEST_TIMEOUT_S, metavar="SECONDS",
+                       help=f"seconds a client has to send a request's head, and again its body "
+                            f"(default {DEFAULT_REQUEST_TIMEOUT_S:g})")
     db_arg(serve)
 
     runs = {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "derive": cmd_derive, "serve": cmd_serve}
@@ -177,6 +184,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = CollectorConfig(
         db_path=args.db, tokens=load_tokens(args.tokens_file), origins=frozenset((*DEFAULT_ORIGINS, *args.allow_origin)),
         flush_interval_s=max(MIN_FLUSH_INTERVAL_S, interval_s), redact=args.redact,
+        limits=Limits(max_connections=args.max_connections, request_timeout_s=args.request_timeout),
     )
     return serve(config, args.host, args.port or DEFAULT_PORT)
 

@@ -7,8 +7,13 @@
 - 202 `{"accepted": n, "rejected": [{"line": k, "reason": "..."}]}`: stored (rejected lines go to `rejects`).
 - 400 the same body when every line was rejected (they still go to `rejects`), or when there is no record at all.
 - 401 no or wrong token; 403 an origin that is not allowed, or records that name another app than the token's;
-  413 a body over MAX_BODY_BYTES (or over MAX_INFLATED_BYTES un-gzipped); 415 a content type or encoding
-  that is not JSON; 503 the spool is full because the database stayed locked (retry later).
+  408 the body did not arrive in time; 413 a body over MAX_BODY_BYTES (or over MAX_INFLATED_BYTES un-gzipped);
+  415 a content type or encoding that is not JSON, or gzip inside gzip (one layer is decompressed, no more);
+  503 with Retry-After: the spool is full because the database stayed locked, the disk is full, or too many
+  bodies are arriving at once (retry later).
+
+Slow and greedy clients are bounded by `ingest.connections` (request deadlines, a connection cap, a budget for
+bodies in flight).
 
 Tokens: one per app, from `--tokens-file` (JSON or TOML, `{"app-id": "token"}`) or CALLSCOPE_COLLECTOR_TOKENS.
 A token names its app. It is sent as `Authorization: Bearer <token>` or, for browsers (`navigator.sendBeacon`
@@ -19,11 +24,13 @@ curl) are not browser requests and are judged by their token alone.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import logging
 import os
 import sys
+import time
 import tomllib
 import zlib
 from contextlib import asynccontextmanager
@@ -36,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ingest.connections import BodyBudget, Limits, guarded_protocol, raise_fd_limit
 from ingest.errors import CallscopeError
 from ingest.spool import MAX_SPOOL_BYTES, AppMismatch, Flusher, Spool, spool_dir
 
@@ -64,6 +72,7 @@ class CollectorConfig:
     origins: frozenset[str]
     flush_interval_s: float = DEFAULT_FLUSH_INTERVAL_S
     redact: bool = False
+    limits: Limits = Limits()
 
 
 def load_tokens(tokens_file: Path | None, environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -100,8 +109,16 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class NestedGzip(ValueError):
+    """The un-gzipped body is gzip again: one layer is decompressed, never more (each layer multiplies)."""
+
+
 def _inflate(body: bytes) -> bytes:
-    """Un-gzip (several members allowed), stopping past MAX_INFLATED_BYTES; ValueError for a broken stream."""
+    """Un-gzip one layer (several members allowed), stopping past MAX_INFLATED_BYTES; ValueError for a broken
+    stream, NestedGzip when what comes out is gzip again."""
     out = bytearray()
     while body:
         inflater = zlib.decompressobj(wbits=31)
@@ -114,6 +131,8 @@ def _inflate(body: bytes) -> bytes:
         if not inflater.eof:
             raise ValueError("the gzip body is truncated")
         body = inflater.unused_data
+    if out[:2] == GZIP_MAGIC:
+        raise NestedGzip("the body is gzip inside gzip; compress once")
     return bytes(out)
 
 
@@ -125,6 +144,8 @@ class Collector:
         self.spool = Spool(spool_dir(config.db_path))
         self.flusher = Flusher(self.spool, config.db_path, interval_s=config.flush_interval_s, redact=config.redact)
         self._apps_by_token = {token.encode(): app for app, token in config.tokens.items()}
+        self.budget = BodyBudget(config.limits.max_buffered_bytes)
+        self.disk_full_at: float | None = None  # epoch seconds of the last refused write for lack of space
 
     def _cors(self, request: Request) -> tuple[bool, dict[str, str]]:
         """(allowed, headers to add). No Origin header: not a browser, nothing to allow."""
@@ -170,23 +191,57 @@ class Collector:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return _error(413, f"the body is over {MAX_BODY_BYTES:,} bytes; send smaller batches", cors)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return _error(413, f"the body is over {MAX_BODY_BYTES:,} bytes; send smaller batches", cors)
-        if encoding != "identity" or body[:2] == b"\x1f\x8b":
-            try:
-                body = await anyio.to_thread.run_sync(_inflate, bytes(body))
-            except OverflowError:
-                return _error(413, f"the body is over {MAX_INFLATED_BYTES:,} bytes un-gzipped; send smaller batches", cors)
-            except ValueError as exc:
-                return _error(400, str(exc), cors)
+        held = 0  # bytes this request holds in the shared body budget
+        try:
+            body, held, refusal = await self._receive(request, cors)
+            if refusal is not None:
+                return refusal
+            return await self._accept(body, app, cors)
+        finally:
+            self.budget.give_back(held)
+
+    async def _receive(self, request: Request, cors: dict[str, str]) -> tuple[bytes, int, Response | None]:
+        """The body, un-gzipped once, within the deadline, the size limits and the shared budget."""
+        body, held = bytearray(), 0
+        busy = _error(503, "too many batches are arriving at once; retry later", {**cors, "Retry-After": str(RETRY_AFTER_S)})
+        try:
+            with anyio.fail_after(self.config.limits.request_timeout_s):
+                async for chunk in request.stream():
+                    if not self.budget.take(len(chunk)):
+                        return b"", held, busy
+                    held += len(chunk)
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        return b"", held, _error(413, f"the body is over {MAX_BODY_BYTES:,} bytes; send smaller batches", cors)
+        except TimeoutError:
+            return b"", held, _error(408, "the body did not arrive in time; send it at once", cors)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding == "identity" and body[:2] != GZIP_MAGIC:
+            return bytes(body), held, None
+        if not self.budget.take(MAX_INFLATED_BYTES):  # room for the worst case, given back with the rest
+            return b"", held, busy
+        held += MAX_INFLATED_BYTES
+        try:
+            return await anyio.to_thread.run_sync(_inflate, bytes(body)), held, None
+        except OverflowError:
+            return b"", held, _error(413, f"the body is over {MAX_INFLATED_BYTES:,} bytes un-gzipped; send smaller batches", cors)
+        except NestedGzip as exc:
+            return b"", held, _error(415, str(exc), cors)
+        except ValueError as exc:
+            return b"", held, _error(400, str(exc), cors)
+
+    async def _accept(self, body: bytes, app: str, cors: dict[str, str]) -> Response:
         if self.spool.bytes_pending > MAX_SPOOL_BYTES:
             return _error(503, "the collector's spool is full (the database has been locked for a while); retry later",
                           {**cors, "Retry-After": str(RETRY_AFTER_S)})
         try:
             receipt = await anyio.to_thread.run_sync(self.spool.accept, bytes(body), app)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.disk_full_at = time.time()
+            log.error("the spool's disk is full: answering 503 until there is room")
+            return _error(503, "the collector's disk is full; retry later", {**cors, "Retry-After": str(RETRY_AFTER_S)})
         except AppMismatch as exc:
             return JSONResponse({"error": str(exc), "rejected": [
                 {"line": line, "reason": f"app {other!r} is not the app this token is for ({app!r})"}
@@ -238,6 +293,8 @@ def serve(config: CollectorConfig, host: str, port: int) -> int:
     apps = ", ".join(sorted(config.tokens))
     log.info("Callscope collector on http://%s:%d/v1/events → %s (spool %s; apps: %s; origins: %s)", host, port,
              config.db_path, spool_dir(config.db_path), apps, ", ".join(sorted(config.origins)))
+    limits = raise_fd_limit(config.limits)
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, http=guarded_protocol(limits), timeout_keep_alive=5,
+                limit_concurrency=limits.max_connections + 1)  # uvicorn's cap is exclusive
     return 0
