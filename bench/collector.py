@@ -23,9 +23,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ingest.store import snapshot_path
 
@@ -49,9 +49,9 @@ def start_collector(db: Path, port: int, tokens: dict[str, str], origins: tuple[
     args = [sys.executable, "-m", "ingest", "serve", "--port", str(port), "--db", str(db), *extra_args]
     for origin in origins:
         args += ["--allow-origin", origin]
-    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))) if fd_limit else None
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit)
+    with open(log_path or os.devnull, "ab") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=limit)
     deadline = time.monotonic() + 60
     while True:
         try:

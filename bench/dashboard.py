@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 from analytics import engagements, explorer, funnel, iframes, metrics
 from analytics.filters import FILTER_OPTIONS_SQL, Filters

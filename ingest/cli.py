@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
@@ -177,8 +177,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ingest.serve import (DEFAULT_FLUSH_INTERVAL_S, DEFAULT_ORIGINS, DEFAULT_PORT, MIN_FLUSH_INTERVAL_S,
-                              CollectorConfig, load_tokens, serve)
+    from ingest.serve import (
+        DEFAULT_FLUSH_INTERVAL_S,
+        DEFAULT_ORIGINS,
+        DEFAULT_PORT,
+        MIN_FLUSH_INTERVAL_S,
+        CollectorConfig,
+        load_tokens,
+        serve,
+    )
 
     interval_s = DEFAULT_FLUSH_INTERVAL_S if args.flush_interval is None else args.flush_interval
     config = CollectorConfig(

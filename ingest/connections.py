@@ -19,6 +19,7 @@ which one process behind the proxy cannot tell apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import threading
 import time
@@ -110,10 +111,8 @@ def guarded_protocol(limits: Limits) -> type[asyncio.Protocol]:
             self._disarm_head_deadline()
             self.connections.discard(self)  # counted out now, not when the loop reports the loss
             if not self.transport.is_closing():
-                try:
+                with contextlib.suppress(h11.LocalProtocolError):  # the peer already broke the protocol
                     self.conn.send(h11.ConnectionClosed())
-                except h11.LocalProtocolError:
-                    pass
                 self.transport.close()
 
         def handle_events(self) -> None:

@@ -45,7 +45,7 @@ class Tab:
         self.host_instance = host_instance
 
     def iframe(self, location: str, at: int, uses_calling_window: bool = False, engagement_id: int | None = None,
-               available: bool = True) -> "Instance":
+               available: bool = True) -> Instance:
         inst = Instance(self, location, at, uses_calling_window)
         inst.handshake(engagement_id)
         inst.send("INITIALIZED", isLoggedIn=True, isAvailable=available)

@@ -33,10 +33,9 @@ def test_exclusive_records_its_pid_and_a_timeout_names_it(tmp_path):
 
 def test_readers_share_and_keep_a_writer_out(tmp_path):
     path = tmp_path / "x.lock"
-    with locks.shared(path, wait_s=0), locks.shared(path, wait_s=0):
-        with pytest.raises(locks.LockBusy):
-            with locks.exclusive(path, wait_s=0.05):
-                pass
+    with locks.shared(path, wait_s=0), locks.shared(path, wait_s=0), pytest.raises(locks.LockBusy):
+        with locks.exclusive(path, wait_s=0.05):
+            pass
 
 
 def test_without_wait_s_a_lock_waits_for_its_turn(tmp_path):
@@ -57,10 +56,8 @@ def test_without_wait_s_a_lock_waits_for_its_turn(tmp_path):
 
 def test_a_busy_writer_names_the_database_and_the_process(tmp_path):
     db = tmp_path / "callscope.duckdb"
-    with Writer(db):
-        with pytest.raises(WriterBusy) as busy:
-            with Writer(db, wait_s=0.05):
-                pass
+    with Writer(db), pytest.raises(WriterBusy) as busy, Writer(db, wait_s=0.05):
+        pass
     assert str(busy.value).startswith(f"callscope.duckdb is being written by process {os.getpid()}. Wait for")
 
 
