@@ -33,6 +33,7 @@ def _page_queries() -> dict[str, list[Query]]:
             ("rejected lines", metrics.REJECTED_LINES_SQL, lambda f: {}),
             ("trend", metrics.TREND_SQL, with_bucket),
             ("breakdown", metrics.BREAKDOWN_SQL, lambda f: {**f.params(), "dimension": "portal"}),
+            ("counts by direction", metrics.BREAKDOWN_SQL, lambda f: {**f.params(), "dimension": "direction"}),
         ],
         "Engagements & caller ID": base + [
             ("engagement trend", metrics.TREND_SQL, with_bucket),

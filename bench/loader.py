@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,8 +62,8 @@ def _run_child(kind: str, log: Path, workdir: Path, repo: Path) -> dict:
                          text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{kind} run failed:\n{out.stderr[-3000:]}")
-    for leftover in workdir.glob(f"{db.stem}*"):
-        leftover.unlink()
+    for leftover in workdir.glob(f"{db.stem}*"):  # the store's folder (callscope), or read_json's file
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,7 +94,7 @@ def main(events: int, repeat: int, keep: Path | None) -> int:
     print(f"ratio callscope / read_json: time x{ours['seconds'] / base['seconds']:.2f}, "
           f"throughput x{base['seconds'] / ours['seconds']:.2f}, peak memory x{ours['peak_mb'] / base['peak_mb']:.2f}")
     print("(read_json only parses into a table; callscope also validates, keys, dedups, redacts if asked, "
-          "derives calls and publishes a snapshot)")
+          "derives calls and publishes them)")
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -37,21 +38,23 @@ class Command:
 
 
 def db_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, default=DEFAULT_DB_PATH,
-                        help=f"DuckDB file (default: {DEFAULT_DB_PATH.relative_to(Path.cwd()) if DEFAULT_DB_PATH.is_relative_to(Path.cwd()) else DEFAULT_DB_PATH})")
+    default = DEFAULT_DB_PATH.relative_to(Path.cwd()) if DEFAULT_DB_PATH.is_relative_to(Path.cwd()) else DEFAULT_DB_PATH
+    parser.add_argument("--store", "--db", dest="db", type=Path, default=DEFAULT_DB_PATH,
+                        help=f"the store's folder (default: {default}; --db is its old name, and a name ending in "
+                             f".duckdb means the folder without the suffix)")
 
 
-def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description="Callscope ingest: SDK message logs into DuckDB.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_load(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="Load capture logs (NDJSON, JSON array, gzip, or - for stdin).",
                           description="Load capture-format v1 logs. Re-loading a file adds nothing.")
     load.add_argument("paths", nargs="+", metavar="PATH", help="log files; - reads stdin")
     load.add_argument("--redact", action="store_true",
                       help="replace phone numbers, names and emails with keyed hashes before storing")
     db_arg(load)
+    return load
 
+
+def _add_calls(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     calls = sub.add_parser("calls", help="Print the derived calls.",
                            description="Print the derived calls, one object per call.")
     calls.add_argument("--json", action="store_true", help="print a JSON array (the only format for now)")
@@ -63,7 +66,10 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     calls.add_argument("--until", help="only calls started before this UTC time (ISO-8601)")
     calls.add_argument("--limit", type=int, help="at most this many calls")
     db_arg(calls)
+    return calls
 
+
+def _add_demo(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="Build realistic demo data and load it.",
                           description="Write demo capture logs to data/demo/ and load them like real logs.")
     demo.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
@@ -71,12 +77,43 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.add_argument("--out", type=Path, help="folder for the log files (default: data/demo beside --db)")
     db_arg(demo)
+    return demo
 
+
+def _add_derive(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     derive = sub.add_parser("derive", help="Rebuild instances and calls from the stored events.",
-                            description="Rebuild the instances, call_messages and calls tables from the stored "
-                                        "events (after upgrading Callscope), and publish a new snapshot.")
+                            description="Rebuild the instances, call_messages and calls tables from all the stored "
+                                        "events (after upgrading Callscope), and publish them.")
     db_arg(derive)
+    return derive
 
+
+def _add_compact(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    compact = sub.add_parser("compact", help="Merge each day's files into one.",
+                             description="Merge the files of every day partition of every table into one sorted "
+                                         "file (imports do this on their own for days with many small files).")
+    db_arg(compact)
+    return compact
+
+
+def _add_prune(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    prune = sub.add_parser("prune", help="Drop whole days of events before a day.",
+                           description="Drop every event of the UTC days before DAY and the derived rows only they "
+                                       "feed; recorded in the loads table (tool prune).")
+    prune.add_argument("--before", required=True, metavar="DAY", help="first UTC day to keep (YYYY-MM-DD)")
+    db_arg(prune)
+    return prune
+
+
+def _add_migrate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    migrate = sub.add_parser("migrate", help="Convert an old single-file DuckDB store into a store folder.",
+                             description="Convert data/callscope.duckdb (the store of Callscope before version 2) "
+                                         "into the store folder data/callscope/; any command does it on first start.")
+    db_arg(migrate)
+    return migrate
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="Run the HTTP collector the browser capture script sends to.",
                            description="Accept capture batches on POST /v1/events (NDJSON or a JSON array, optionally "
                                        "gzip), spool each to disk before answering 2xx, and load the spool into the "
@@ -100,11 +137,13 @@ def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
                        help=f"seconds a client has to send a request's head, and again its body "
                             f"(default {DEFAULT_REQUEST_TIMEOUT_S:g})")
     db_arg(serve)
+    return serve
 
-    runs = {"load": cmd_load, "calls": cmd_calls, "demo": cmd_demo, "derive": cmd_derive, "serve": cmd_serve}
-    for name, command in sub.choices.items():
-        command.set_defaults(run=runs[name])
-    for command in extra:
+
+def build_parser(extra: Sequence[Command] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Callscope ingest: SDK message logs into a store of Parquet files.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in (*COMMANDS, *extra):
         command.add(sub).set_defaults(run=command.run)
     return parser
 
@@ -117,7 +156,7 @@ def main(argv: list[str] | None = None, extra: Sequence[Command] = ()) -> int:
         err.print(strings.ERROR.format(error=exc), markup=False)
         return 2
     except KeyboardInterrupt:
-        err.print("Interrupted; nothing from this import was stored.")
+        err.print(strings.INTERRUPTED, markup=False)
         return 130
 
 
@@ -153,13 +192,26 @@ def cmd_load(args: argparse.Namespace) -> int:
     return run_load(args.paths, args.db, args.redact, "cli")
 
 
+def _utc_time(text: str | None, option: str) -> str | None:
+    """`--since`/`--until` as the naive UTC time `select_calls` compares with (an offset, if given, is applied)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        return (moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment).isoformat(sep=" ")
+    except (ValueError, OverflowError):
+        raise CallscopeError(f"{option} {text!r} is not a UTC time",
+                             "Write it in ISO-8601, e.g. 2025-11-25 or 2025-11-25T12:10:00") from None
+
+
 def cmd_calls(args: argparse.Namespace) -> int:
     from ingest.calls import select_calls
     from ingest.store import connect_reader
 
+    since, until = _utc_time(args.since, "--since"), _utc_time(args.until, "--until")
     with connect_reader(args.db) as con:
         rows = select_calls(con, outcome=args.outcome, direction=args.direction, portal_id=args.portal,
-                            call_id=args.call, since=args.since, until=args.until, limit=args.limit)
+                            call_id=args.call, since=since, until=until, limit=args.limit)
     json.dump(rows, sys.stdout, default=str, indent=None if args.json else 2)
     sys.stdout.write("\n")
     if not rows:
@@ -199,13 +251,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_derive(args: argparse.Namespace) -> int:
     import time
 
-    from ingest.calls import derive
+    from ingest.derived import derive_all
     from ingest.store import Writer
 
     started = time.perf_counter()
     with Writer(args.db) as writer:
-        derive(writer.con)
+        derive_all(writer)
         writer.publish()
-        calls = writer.con.execute("SELECT count(*) FROM calls").fetchone()[0]
+        calls = sum(f.rows for f in writer.manifest.files("calls"))
     err.print(strings.DERIVED.format(calls=calls, seconds=time.perf_counter() - started), markup=False)
     return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from ingest.maintenance import compact_all
+    from ingest.store import Writer
+
+    with Writer(args.db) as writer:
+        merged = compact_all(writer)
+    err.print(strings.COMPACTED.format(files=merged), markup=False)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from ingest.maintenance import prune
+    from ingest.store import Writer
+
+    try:
+        before = date.fromisoformat(args.before.strip())
+    except ValueError:
+        raise CallscopeError(f"--before {args.before!r} is not a day", "Write it as YYYY-MM-DD, e.g. 2025-11-01") from None
+    with Writer(args.db) as writer:
+        pruned = prune(writer, before)
+    err.print(strings.PRUNED.format(events=pruned.events, days=len(pruned.days), before=before), markup=False)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from ingest.manifest import legacy_file, store_dir
+    from ingest.migrate import migrate
+
+    old = legacy_file(args.db)
+    if not old.exists():
+        err.print(strings.NOTHING_TO_MIGRATE.format(file=old), markup=False)
+        return 0
+    migrate(args.db)
+    err.print(strings.MIGRATED.format(file=old, store=store_dir(args.db)), markup=False)
+    return 0
+
+
+COMMANDS = (Command(_add_load, cmd_load), Command(_add_calls, cmd_calls), Command(_add_demo, cmd_demo),
+            Command(_add_derive, cmd_derive), Command(_add_serve, cmd_serve), Command(_add_compact, cmd_compact),
+            Command(_add_prune, cmd_prune), Command(_add_migrate, cmd_migrate))

@@ -27,3 +27,7 @@ class WriterBusy(CallscopeError):
 
 class NoData(CallscopeError):
     pass
+
+
+class StorageFailed(CallscopeError):
+    """The disk under the database refused a write (full, over quota, or failing)."""

@@ -1,13 +1,17 @@
-"""One import: sources → lines → events/rejects → the writer → calls → a new read snapshot."""
+"""One import: sources → lines → events/rejects → the writer → calls → a new published version of the store."""
 
 from __future__ import annotations
 
 import itertools
 import re
+import shutil
+import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ingest.errors import NotALog
 from ingest.parse import Event, Reject, parse_lines
@@ -72,13 +76,29 @@ def load_sources(
     names = [s if s == STDIN else str(Path(s).resolve()) for s in sources]
     reasons: dict[str, int] = {}
     _sniff_files(sources)
-    with Writer(db_path) as writer, writer.importing(tool, names, redact, started=started) as imp:
-        for source, name in zip(sources, names):
+    with ExitStack() as stack:
+        if redactor is not None:
+            sources = [_stdin_copy(stack, db_path) if s == STDIN else s for s in sources]
+            for source in sources:  # a name is hidden even in text that comes before the reply revealing it
+                redactor.learn_names(raw.text for raw in read_lines(source))
+        writer = stack.enter_context(Writer(db_path))
+        imp = stack.enter_context(writer.importing(tool, names, redact, started=started))
+        for source, name in zip(sources, names, strict=True):
             counter = [0]
             lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
-            imp.write(_count_reasons(_sniffed(source, parse_lines(lines, redactor)), reasons))
+            imp.write(_count_reasons(_sniffed(name, parse_lines(lines, redactor)), reasons))
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
     return LoadResult(imp.load_id, imp.counts, time.perf_counter() - started, top)
+
+
+def _stdin_copy(stack: ExitStack, db_path: Path) -> str:
+    """Standard input kept in a temporary file beside the store (deleted after the import), so that a redacting
+    import can read it twice: once for the names it reveals, once to load it."""
+    Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = stack.enter_context(tempfile.NamedTemporaryFile(dir=Path(db_path).parent, prefix=".stdin-"))  # noqa: SIM115
+    shutil.copyfileobj(sys.stdin.buffer, tmp)
+    tmp.flush()
+    return tmp.name
 
 
 def _count_reasons(items: Iterator[Event | Reject], reasons: dict[str, int]) -> Iterator[Event | Reject]:

@@ -2,14 +2,17 @@
 
 `parse_lines` turns each `RawLine` into an `Event` (one SDK postMessage or capture marker, with the fields that
 matter pulled into typed columns and the whole message kept) or a `Reject` (the line and why). Nothing raises
-for bad input. An unknown message type is an event flagged `known_type=False`: new SDK versions add types.
+for bad input: bytes that are not UTF-8, nesting deeper than the decoder goes, and a value its column cannot
+hold (an id beyond 64 bits, a time no reader can show) each make that line a reject, so the writer never meets
+them. An unknown message type is an event flagged `known_type=False`: new SDK versions add types.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import msgspec
 
@@ -21,6 +24,11 @@ from ingest.redact import Redactor
 MIN_TS_MS = 1_514_764_800_000  # 2018-01-01
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01
 MAX_REJECT_TEXT = 65_536
+# engagementId, portalId and userId are stored as BIGINT.
+MIN_BIGINT, MAX_BIGINT = -(1 << 63), (1 << 63) - 1
+# callStartTime is stored as a TIMESTAMP, which readers turn into Python datetimes: years 1 to 9999.
+MIN_TIME_MS = -62_135_596_800_000  # 0001-01-01
+MAX_TIME_MS = 253_402_300_800_000  # 10000-01-01
 # Events whose instance is only known from a later message are held back; past this many, they are let go.
 MAX_PENDING = 10_000
 
@@ -41,7 +49,7 @@ class Envelope(msgspec.Struct):
 
 class Event(NamedTuple):
     """One stored row of `events` (without load_id). The writer's Arrow batch has a column per field, named after
-    it, and is inserted by name; `ingest.store.EVENT_COLUMNS` gives each field its Arrow type and table column."""
+    it, and is inserted by name; `ingest.schema.EVENT_COLUMNS` gives each field its Arrow type and table column."""
 
     event_key: bytes
     source: str
@@ -113,8 +121,8 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str) and value.isascii() and value.strip().lstrip("-").isdigit():
+        return int(value)  # over 4,300 digits: ValueError, and the line is a reject
     return None
 
 
@@ -181,8 +189,46 @@ def event_key(envelope_line: bytes, event_id: str | int | None) -> bytes:
 
 
 def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject:
+    """One line → its `Event`, or a `Reject` with the reason; never raises for what the line holds."""
     if raw.error:
         return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), raw.error)
+    try:
+        item = _parse(raw, redactor)
+    except RecursionError:
+        reason = "nested too deeply to read"
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except (ValueError, OverflowError) as exc:  # a value Python cannot even convert (e.g. an int of 5,000 digits)
+        reason = f"a value cannot be read ({exc})"[:200]
+    else:
+        if isinstance(item, Reject):
+            return item
+        problem = _unstorable(item)
+        if problem is None:
+            return item
+        reason = problem
+    return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), reason)
+
+
+def _unstorable(event: Event) -> str | None:
+    """Why one of the event's typed values cannot be stored, or None."""
+    engagement, portal, user, start = event.engagement_id, event.portal_id, event.user_id, event.call_start_ms
+    if engagement is None and portal is None and user is None and start is None:
+        return None  # most messages carry none of them
+    for field, value in (("engagementId", engagement), ("portalId", portal), ("userId", user)):
+        if value is not None and not MIN_BIGINT <= value <= MAX_BIGINT:
+            return f"{field} {_shown(value)} does not fit a 64-bit integer"
+    if start is not None and not MIN_TIME_MS <= start < MAX_TIME_MS:
+        return f"callStartTime {_shown(start)} is not epoch milliseconds between the years 1 and 9999"
+    return None
+
+
+def _shown(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 30 else f"{text[:24]}… ({len(text)} digits)"
+
+
+def _parse(raw: RawLine, redactor: Redactor | None) -> Event | Reject:
     try:
         env = _decoder.decode(raw.text)
     except msgspec.ValidationError as exc:
@@ -196,11 +242,13 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
     try:
         ts_ms = parse_ts(env.ts)
     except (ValueError, OverflowError) as exc:
-        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), str(exc))
+        return Reject(raw.source, raw.line_no, _reject_text(raw.text, redactor), _reason(str(exc), redactor))
 
     key = event_key(_encoder.encode(env), env.event_id)
+    url = env.url
     if redactor is not None:
         message = redactor.walk(message)
+        url = redactor.url(url) if url else url
     data = message.get("data")
     data = data if isinstance(data, dict) else {}
     message_id = _str(message.get("messageId"))
@@ -229,7 +277,7 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
 
     return Event(
         key, raw.source, raw.line_no, ts_ms, env.direction, instance, instance_source, _str(env.tab), env.app,
-        sdk_version, env.url, msg_type, sdk.is_known_type(msg_type), message_id, external_call_id,
+        sdk_version, url, msg_type, sdk.is_known_type(msg_type), message_id, external_call_id,
         _int(message.get("engagementId")) if sync else engagement_id, end_status,
         _str(message.get("iframeLocation")) if sync else None,
         _bool(message.get("usesCallingWindow")) if sync else None,
@@ -244,6 +292,11 @@ def parse_line(raw: RawLine, redactor: Redactor | None = None) -> Event | Reject
 def _reject_text(text: bytes, redactor: Redactor | None) -> str:
     decoded = text[:MAX_REJECT_TEXT].decode("utf-8", errors="replace")
     return redactor.text(decoded) if redactor is not None else decoded
+
+
+def _reason(reason: str, redactor: Redactor | None) -> str:
+    """A reason that quotes a value of the line (`ts '…' is neither…`), redacted like the line."""
+    return redactor.text(reason) if redactor is not None else reason
 
 
 def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> Iterator[Event | Reject]:

@@ -1,7 +1,8 @@
 """Sources to raw lines: paths, `-` for stdin, gzip by its magic bytes, NDJSON or one JSON array.
 
 Nothing here parses a record; it only yields `RawLine`s, one per NDJSON line or array element, streaming
-(memory stays flat however big the file).
+(memory stays flat however big the file): a line over MAX_LINE_BYTES is cut short and yielded as an error, the
+rest of it skipped unread into memory.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import io
 import os
 import sys
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import ijson
 import msgspec
@@ -22,6 +24,10 @@ from ingest.errors import UnreadableSource
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 1 << 20
+# A capture record is a few hundred bytes (the capture script sends whole batches of at most 48 KiB); a longer
+# "line" is garbage, and holding it whole would let one file or request take any amount of memory and CPU.
+MAX_LINE_BYTES = 1 << 20
+KEPT_BYTES = 1_024  # of a line over MAX_LINE_BYTES, kept for its reject
 STDIN = "-"
 
 
@@ -56,33 +62,51 @@ def _peekable(raw: BinaryIO) -> io.BufferedReader:
     return raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
 
 
-def _first_significant_byte(stream: io.BufferedReader) -> bytes:
-    head = stream.peek(4096)[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head[:1]
-
-
-def read_lines(path: str, counter: list[int] | None = None, name: str | None = None) -> Iterator[RawLine]:
+def read_lines(path: str, counter: list[int] | None = None, name: str | None = None, *,
+               plain: bool = False) -> Iterator[RawLine]:
     """Yield every record of one source, named `name` (default: the path). `counter[0]` follows the bytes
-    consumed on disk (for a progress bar)."""
+    consumed on disk (for a progress bar). `plain`: the source is NDJSON as it stands, never un-gzipped or read
+    as an array (the collector's spool segments: their body was un-gzipped once already)."""
     raw = _open_binary(path)
     try:
-        stream = _peekable(raw)
-        if stream.peek(2)[:2] == GZIP_MAGIC:
-            stream = gzip.GzipFile(fileobj=_CountingReader(stream, counter))  # type: ignore[assignment]
-            counter = None
-        if _first_significant_byte(stream) == b"[":
-            yield from _array_elements(name or path, stream, counter)
-        else:
-            yield from _ndjson_lines(name or path, stream, counter)
+        yield from read_stream(name or path, _peekable(raw), counter, plain=plain)
     finally:
         if path != STDIN:
             raw.close()
 
 
+def read_body(name: str, body: bytes) -> Iterator[RawLine]:
+    """The records of a request body already in memory and un-gzipped (never again): NDJSON or one JSON array."""
+    stream = io.BufferedReader(io.BytesIO(body))
+    return _array_elements(name, stream, None) if is_json_array(body[:4096]) else _ndjson_lines(name, stream, None)
+
+
+def is_json_array(head: bytes) -> bool:
+    """Whether data starting with `head` is read as one JSON array (else as NDJSON)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"["
+
+
+def read_stream(name: str, stream: io.BufferedReader, counter: list[int] | None = None, *,
+                plain: bool = False) -> Iterator[RawLine]:
+    """`read_lines` on an open stream."""
+    if plain:
+        yield from _ndjson_lines(name, stream, counter)
+        return
+    if stream.peek(2)[:2] == GZIP_MAGIC:
+        stream = gzip.GzipFile(fileobj=_CountingReader(stream, counter))  # type: ignore[assignment]
+        counter = None
+    if is_json_array(stream.peek(4096)[:4096]):
+        yield from _array_elements(name, stream, counter)
+    else:
+        yield from _ndjson_lines(name, stream, counter)
+
+
 def _ndjson_lines(path: str, stream: io.BufferedReader, counter: list[int] | None) -> Iterator[RawLine]:
-    """Lines cut from chunks (`read1`), so a damaged gzip stream still yields every line before the damage."""
+    """Lines cut from chunks (`read1`), so a damaged gzip stream still yields every line before the damage. A line
+    over MAX_LINE_BYTES is yielded as an error as soon as it is that long; the rest of it is read and dropped."""
     line_no = 0
     tail = b""
+    skipping = False  # inside a line already yielded as too long: drop bytes up to its end
     while True:
         try:
             chunk = stream.read1(CHUNK_BYTES)
@@ -93,15 +117,31 @@ def _ndjson_lines(path: str, stream: io.BufferedReader, counter: list[int] | Non
             counter[0] += len(chunk)
         if not chunk:
             break
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            chunk, skipping = chunk[end + 1:], False
         lines = (tail + chunk).split(b"\n")
         tail = lines.pop()
         for line in lines:
             line_no += 1
+            if len(line) > MAX_LINE_BYTES:
+                yield _too_long(path, line_no, line)
+                continue
             text = line.strip()
             if text:
                 yield RawLine(path, line_no, text)
+        if len(tail) > MAX_LINE_BYTES:
+            line_no += 1
+            yield _too_long(path, line_no, tail)
+            tail, skipping = b"", True
     if tail.strip():
         yield RawLine(path, line_no + 1, tail.strip())
+
+
+def _too_long(path: str, line_no: int, line: bytes) -> RawLine:
+    return RawLine(path, line_no, line[:KEPT_BYTES], f"line over {MAX_LINE_BYTES:,} bytes")
 
 
 def _array_elements(path: str, stream: io.BufferedReader, counter: list[int] | None) -> Iterator[RawLine]:
@@ -109,7 +149,8 @@ def _array_elements(path: str, stream: io.BufferedReader, counter: list[int] | N
     source = _CountingReader(stream, counter) if counter is not None else stream
     try:
         for index, item in enumerate(ijson.items(source, "item", use_float=True), start=1):
-            yield RawLine(path, index, msgspec.json.encode(item))
+            text = msgspec.json.encode(item)
+            yield _too_long(path, index, text) if len(text) > MAX_LINE_BYTES else RawLine(path, index, text)
     except ijson.JSONError as exc:
         yield RawLine(path, index + 1, b"", f"JSON array is malformed after element {index}: {exc}")
     except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as exc:

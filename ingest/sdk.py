@@ -107,6 +107,19 @@ CALL_REPLY_TYPES = LATEST_CALL_TYPES | ENGAGEMENT_REPLY_TYPES
 # The user's availability, which the app reports.
 AVAILABILITY_TYPES = frozenset({"USER_AVAILABLE", "USER_UNAVAILABLE"})
 
+# How far each app message takes a call, in the order src/CallingExtensions.ts documents the lifecycle:
+# incomingCall / outgoingCall (0), callAnswered (1), callEnded or callTransferred (2), callCompleted (3),
+# finalizeEngagement or its deprecated publishToChannel (4). A call has ended once it reaches ENDED_STAGE.
+CALL_STAGES = {
+    "INCOMING_CALL": 0, "OUTGOING_CALL_STARTED": 0, "CALL_ANSWERED": 1, "CALL_ENDED": 2, "CALL_TRANSFERRED": 2,
+    "CALL_COMPLETED": 3, "FINALIZE_ENGAGEMENT": 4, "PUBLISH_TO_CHANNEL": 4,
+}
+ENDED_STAGE = 2
+
+# The iframe location of HubSpot's calling window (onReady iframeLocation; inbound-calling guide, "Use the calling
+# window to share a calling state"): with usesCallingWindow, the call connection lives there, not in the tabs.
+CALLING_WINDOW_LOCATION = "window"
+
 
 def is_known_type(message_type: str) -> bool:
     return message_type in MESSAGE_TYPES or message_type in CAPTURE_MARKERS

@@ -7,13 +7,19 @@
 - 202 `{"accepted": n, "rejected": [{"line": k, "reason": "..."}]}`: stored (rejected lines go to `rejects`).
 - 400 the same body when every line was rejected (they still go to `rejects`), or when there is no record at all.
 - 401 no or wrong token; 403 an origin that is not allowed, or records that name another app than the token's;
-  408 the body did not arrive in time; 413 a body over MAX_BODY_BYTES (or over MAX_INFLATED_BYTES un-gzipped);
+  408 the body did not arrive in time; 413 a body over MAX_BODY_BYTES (or over MAX_INFLATED_BYTES un-gzipped),
+  or of more than MAX_BATCH_LINES lines;
   415 a content type or encoding that is not JSON, or gzip inside gzip (one layer is decompressed, no more);
   503 with Retry-After: the spool is full because the database stayed locked, the disk is full, or too many
   bodies are arriving at once (retry later).
 
 Slow and greedy clients are bounded by `ingest.connections` (request deadlines, a connection cap, a budget for
 bodies in flight).
+
+`GET /healthz` says `"status": "ok"`, or `"degraded"` while something needs an operator: the disk refused the
+last spool write, the last flush failed (its error in `last_error`), or batches that fail to load even alone
+sit in `spool/quarantine/` (counted, with the last one's error; see `ingest.spool`). Another writer holding the
+database (an `ingest load`) is no fault: the spool waits, and `waiting_for_writer` says for whom.
 
 Tokens: one per app, from `--tokens-file` (JSON or TOML, `{"app-id": "token"}`) or CALLSCOPE_COLLECTOR_TOKENS.
 A token names its app. It is sent as `Authorization: Bearer <token>` or, for browsers (`navigator.sendBeacon`
@@ -45,7 +51,9 @@ from starlette.routing import Route
 
 from ingest.connections import BodyBudget, Limits, guarded_protocol, raise_fd_limit
 from ingest.errors import CallscopeError
-from ingest.spool import MAX_SPOOL_BYTES, AppMismatch, Flusher, Spool, spool_dir
+from ingest.flusher import Flusher
+from ingest.redact import Redactor, load_key
+from ingest.spool import MAX_SPOOL_BYTES, QUARANTINE, AppMismatch, Spool, TooManyLines, spool_dir
 
 MAX_BODY_BYTES = 1 << 20  # on the wire; the capture script sends batches of at most 48 KiB
 MAX_INFLATED_BYTES = 16 << 20  # after un-gzipping (a gzip bomb stops here)
@@ -141,7 +149,8 @@ class Collector:
 
     def __init__(self, config: CollectorConfig):
         self.config = config
-        self.spool = Spool(spool_dir(config.db_path))
+        redactor = Redactor(load_key(Path(config.db_path).parent)) if config.redact else None
+        self.spool = Spool(spool_dir(config.db_path), redactor)
         self.flusher = Flusher(self.spool, config.db_path, interval_s=config.flush_interval_s, redact=config.redact)
         self._apps_by_token = {token.encode(): app for app, token in config.tokens.items()}
         self.budget = BodyBudget(config.limits.max_buffered_bytes)
@@ -242,10 +251,13 @@ class Collector:
             self.disk_full_at = time.time()
             log.error("the spool's disk is full: answering 503 until there is room")
             return _error(503, "the collector's disk is full; retry later", {**cors, "Retry-After": str(RETRY_AFTER_S)})
+        except TooManyLines as exc:
+            return _error(413, str(exc), cors)
         except AppMismatch as exc:
             return JSONResponse({"error": str(exc), "rejected": [
                 {"line": line, "reason": f"app {other!r} is not the app this token is for ({app!r})"}
                 for line, other in exc.lines[:MAX_LISTED_REJECTS]]}, status_code=403, headers=cors)
+        self.disk_full_at = None  # a write went through: there is room again
         if receipt.path is None:
             return _error(400, "the body holds no capture records", cors)
         answer = {"accepted": receipt.accepted, "rejected_count": len(receipt.rejects),
@@ -258,10 +270,16 @@ class Collector:
     async def health(self, request: Request) -> Response:
         st = self.flusher.status
         counts = st.last_counts.__dict__ if st.last_counts else None
+        quarantined = self.spool.quarantined()
+        degraded = self.disk_full_at is not None or st.last_error is not None or bool(quarantined)
         return JSONResponse({
-            "status": "ok", "spool": {"segments": len(self.spool.pending()), "bytes": self.spool.bytes_pending},
+            "status": "degraded" if degraded else "ok",
+            "spool": {"segments": len(self.spool.pending()), "bytes": self.spool.bytes_pending},
+            "disk_full_at": self.disk_full_at,
+            "quarantine": {"segments": len(quarantined), "folder": str(self.spool.folder / QUARANTINE),
+                           "last_error": max(quarantined, key=lambda q: q.moved_at).error if quarantined else None},
             "flushes": st.flushes, "last_flush_at": st.last_flush_at, "last_flush_s": round(st.last_duration_s, 3),
-            "last_flush": counts, "last_error": st.last_error,
+            "last_flush": counts, "last_error": st.last_error, "waiting_for_writer": st.waiting_for,
         })
 
 

@@ -1,143 +1,78 @@
-"""Storage: the DuckDB schema, the one writer, and read-only snapshots for everyone else.
+"""Storage: the one writer of a store, and the read side everyone else uses (`ingest.catalog`).
 
-How processes share the data (DuckDB lets one process open a file for writing, and then no other process can
-open it at all):
-- `callscope.duckdb` is the primary. Only the process holding `callscope.duckdb.lock` (an flock) opens it: the
-  CLI `load`/`demo`, or the collector. Another writer waits for the lock, then gives up with a clear message.
-- After every commit the writer publishes a snapshot: it checkpoints, copies the file to a temporary name and
-  renames it over `callscope.read.duckdb` (atomic). Readers (dashboard, `calls --json`, reports) only ever
-  open the snapshot, read-only; an open reader keeps the inode it opened, and reconnects when the snapshot's
-  generation (its inode and mtime) changes. So reads never block on a write and never see half an import.
+A store is a folder of Parquet files and a manifest naming the live ones (the layout and the publish protocol are
+in `ingest.manifest`). How processes share it:
+- Only the process holding `writer.lock` (an flock) writes: the CLI `load`/`demo`/`derive`/`prune`/`compact`, or
+  the collector's flusher. Another writer waits for the lock, then gives up with a clear message. The lock is
+  held for one import (or command) at a time, so the collector and `ingest load` take turns.
+- An import writes new files only, then publishes: one atomic rename of `manifest.json`. Readers build their
+  views from the manifest (`ingest.catalog.connect_reader`), so they never wait for a writer and never see half
+  an import; a running dashboard sees the new import on its next query.
+- The import under way is described in `import.json`; killed (kill -9, power loss), it leaves that file and
+  unpublished files behind: the next writer records the import in `loads` as `failed` and deletes the files,
+  and loading the same sources again completes it.
+- A disk that refuses a write (full, over quota) surfaces as `StorageFailed`, a sentence, not a traceback.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
-import shutil
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 (pa.compute)
+import pyarrow.compute as pc
 
-from ingest import locks
-from ingest.errors import NoData, WriterBusy
+from ingest import locks, partitions
+from ingest import manifest as mf
+from ingest.catalog import connect_reader, describe, read_files, reader_cursor, snapshot_generation
+from ingest.errors import StorageFailed, WriterBusy
 from ingest.parse import Event, Reject
+from ingest.schema import (
+    BATCH_SCHEMA,
+    DROP_STORED_EVENTS_SQL,
+    DROP_STORED_REJECTS_SQL,
+    EVENTS_FROM_BATCH_SQL,
+    WRITTEN_TABLES_DDL,
+)
+
+__all__ = ["DEFAULT_DB_PATH", "Writer", "Import", "LoadCounts", "connect_reader", "reader_cursor",
+           "snapshot_generation", "snapshot_path", "store_dir", "MAX_STORED_REJECTS"]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# CALLSCOPE_DB points every command and the dashboard at another database file.
-DEFAULT_DB_PATH = Path(os.environ.get("CALLSCOPE_DB") or REPO_ROOT / "data" / "callscope.duckdb")
+# CALLSCOPE_STORE (or its old name CALLSCOPE_DB) points every command and the dashboard at another store; a name
+# ending in .duckdb is the old name of the store without the suffix (`ingest.manifest.store_dir`).
+DEFAULT_DB_PATH = Path(os.environ.get("CALLSCOPE_STORE") or os.environ.get("CALLSCOPE_DB")
+                       or REPO_ROOT / "data" / "callscope")
 BATCH_ROWS = 50_000
 WRITER_WAIT_S = 30.0
-# The writer's DuckDB memory cap: each batch commits on its own, so an import's memory stays flat whatever the
-# size of the file; DuckDB spills to disk beyond this.
+# The writer's DuckDB memory cap: each batch is written on its own, so an import's memory stays flat whatever the
+# size of the store; DuckDB spills to the store's .tmp/ beyond this.
 WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "1GB")
+# An import keeps this many rejected lines with their text and reason; past it, each source's further rejects are
+# counted in one summary row (a file or request of nothing but garbage must not become millions of rows).
+MAX_STORED_REJECTS = 10_000
+REJECTS_NOT_KEPT = ("{lines:,} more rejected lines from here on, counted but not kept (an import keeps the first "
+                    "{kept:,} rejected lines with their text)")
+REJECT_BATCH_BYTES = 16 << 20  # rejected lines carry their text: a batch of them is written before it grows past this
+# A write refused for these reasons is the disk's fault, not the data's.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+JOURNAL = "import.json"  # the import under way: left behind by an import that was killed
+LOCK = "writer.lock"
 
-# The `events` columns, defined once: each `Event` field → the Arrow type of its batch column, and the table
-# column it fills (name, SQL type). One row per SDK message (or capture marker) as it crossed, ordered per
-# instance by (ts, load_id, line_no); event_key is the idempotency key (ingest.parse.event_key). The writer
-# inserts BY NAME: a field whose column is named otherwise is converted in INSERT_EVENTS_SQL.
-EVENT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
-    "event_key": (pa.binary(), "event_key BLOB NOT NULL"),
-    "source": (pa.string(), "source VARCHAR NOT NULL"),
-    "line_no": (pa.int64(), "line_no BIGINT NOT NULL"),
-    "ts_ms": (pa.int64(), "ts TIMESTAMP NOT NULL"),  # UTC
-    "direction": (pa.string(), "direction VARCHAR NOT NULL"),  # to_hubspot | from_hubspot | capture
-    "instance": (pa.string(), "instance VARCHAR"),
-    "instance_source": (pa.string(), "instance_source VARCHAR NOT NULL"),  # field | message_id | inferred | unknown
-    "tab": (pa.string(), "tab VARCHAR"),
-    "app": (pa.string(), "app VARCHAR"),
-    "sdk_version": (pa.string(), "sdk_version VARCHAR"),
-    "url": (pa.string(), "url VARCHAR"),
-    "type": (pa.string(), "type VARCHAR NOT NULL"),
-    "known_type": (pa.bool_(), "known_type BOOLEAN NOT NULL"),
-    "message_id": (pa.string(), "message_id VARCHAR"),
-    "external_call_id": (pa.string(), "external_call_id VARCHAR"),
-    "engagement_id": (pa.int64(), "engagement_id BIGINT"),
-    "call_end_status": (pa.string(), "call_end_status VARCHAR"),
-    "iframe_location": (pa.string(), "iframe_location VARCHAR"),
-    "uses_calling_window": (pa.bool_(), "uses_calling_window BOOLEAN"),
-    "portal_id": (pa.int64(), "portal_id BIGINT"),
-    "user_id": (pa.int64(), "user_id BIGINT"),
-    "owner_id": (pa.string(), "owner_id VARCHAR"),
-    "from_number": (pa.string(), "from_number VARCHAR"),
-    "to_number": (pa.string(), "to_number VARCHAR"),
-    "error_message": (pa.string(), "error_message VARCHAR"),
-    "error_type": (pa.string(), "error_type VARCHAR"),
-    "caller_id_matches": (pa.int32(), "caller_id_matches INTEGER"),
-    "caller_id_types": (pa.list_(pa.string()), "caller_id_types VARCHAR[]"),
-    "create_engagement": (pa.bool_(), "create_engagement BOOLEAN"),
-    "call_start_ms": (pa.int64(), "call_start_time TIMESTAMP"),
-    "message": (pa.string(), "message JSON NOT NULL"),
-    "redacted": (pa.bool_(), "redacted BOOLEAN NOT NULL"),
-}
-# The writer builds each batch column from the Event field of the same name.
-BATCH_SCHEMA = pa.schema([(name, EVENT_COLUMNS[name][0]) for name in Event._fields])
-EVENTS_DDL = "CREATE TABLE IF NOT EXISTS events (\n    load_id INTEGER NOT NULL,\n    {}\n);".format(
-    ",\n    ".join(EVENT_COLUMNS[name][1] for name in Event._fields))
-
-SCHEMA_SQL = f"""
-CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
-
-CREATE TABLE IF NOT EXISTS loads (
-    load_id       INTEGER PRIMARY KEY,
-    tool          VARCHAR NOT NULL,      -- cli | demo | collector
-    sources       VARCHAR[] NOT NULL,
-    started_at    TIMESTAMP NOT NULL,
-    finished_at   TIMESTAMP,
-    duration_ms   BIGINT,
-    lines_read    BIGINT,
-    loaded        BIGINT,
-    duplicates    BIGINT,
-    rejected      BIGINT,
-    redacted      BOOLEAN NOT NULL,
-    status        VARCHAR NOT NULL       -- running | done | failed
-);
-
-{EVENTS_DDL}
-
-CREATE TABLE IF NOT EXISTS rejects (
-    load_id   INTEGER NOT NULL,
-    source    VARCHAR NOT NULL,
-    line_no   BIGINT NOT NULL,
-    raw       VARCHAR NOT NULL,
-    reason    VARCHAR NOT NULL
-);
-"""
-
-# New events only: not already stored (same key; the ts equality lets zone maps skip old row groups). Copies
-# inside one batch are dropped before it gets here. Times are epoch milliseconds in the batch (cheap to build
-# from Python ints) and TIMESTAMP in the table; the message is text in the batch and JSON in the table.
-INSERT_EVENTS_SQL = """
-INSERT INTO events BY NAME
-SELECT $load_id AS load_id,
-       b.* EXCLUDE (ts_ms, call_start_ms, message),
-       epoch_ms(b.ts_ms) AS ts,
-       epoch_ms(b.call_start_ms) AS call_start_time,
-       b.message::JSON AS message
-FROM batch b
-WHERE NOT EXISTS (
-    SELECT 1 FROM events e
-    WHERE e.ts BETWEEN epoch_ms($lo_ms) AND epoch_ms($hi_ms)  -- constant bounds: zone maps skip the rest
-      AND e.ts = epoch_ms(b.ts_ms) AND e.event_key = b.event_key
-)
-"""
-
-INSERT_REJECTS_SQL = """
-INSERT INTO rejects
-SELECT DISTINCT $load_id, r.source, r.line_no, r.raw, r.reason FROM reject_batch r
-WHERE NOT EXISTS (
-    SELECT 1 FROM rejects x WHERE x.source = r.source AND x.line_no = r.line_no AND x.raw = r.raw
-)
-"""
+store_dir = mf.store_dir
 
 
 def snapshot_path(db_path: Path) -> Path:
-    return db_path.with_name(db_path.stem + ".read" + db_path.suffix)
+    """The file whose replacement publishes a new version (bench/ and tests wait for it to exist)."""
+    return mf.manifest_path(db_path)
 
 
 @dataclass
@@ -148,40 +83,107 @@ class LoadCounts:
     rejected: int = 0
 
 
-def _writer_busy(db_path: Path) -> locks.OnTimeout:
+def _storage_failure(folder: Path, exc: BaseException) -> StorageFailed | None:
+    """The sentence for an error of the disk under the store (full, over quota, failing), else None. DuckDB
+    reports it as an IO error, or as a failed write that "Could not write file"."""
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        detail = exc.strerror or str(exc)
+    elif isinstance(exc, duckdb.IOException) or (isinstance(exc, duckdb.Error) and "Could not write file" in str(exc)):
+        detail = str(exc).splitlines()[0]
+    else:
+        return None
+    return StorageFailed(
+        f"could not write {folder.name} in {folder.parent} ({detail})",
+        "Free some space on that disk (or fix what the error names), then run the same command again: what was "
+        "stored before the failure counts as duplicates",
+    )
+
+
+@contextmanager
+def _storage_errors(folder: Path) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, duckdb.Error) as exc:
+        failure = _storage_failure(folder, exc)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def _writer_busy(folder: Path) -> locks.OnTimeout:
     def busy(holder: str | None) -> WriterBusy:
         return WriterBusy(
-            f"{db_path.name} is being written by process {holder or 'another process'}",
+            f"{folder.name} is being written by process {holder or 'another process'}",
             "Wait for that import to finish or stop the collector, then run this again "
-            "(the dashboard keeps reading the last snapshot meanwhile)",
+            "(the dashboard keeps reading the last published import meanwhile)",
         )
     return busy
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 class Writer:
-    """The single writer of the primary file. Use as a context manager; every method runs under the lock."""
+    """The single writer of a store. Use as a context manager; every method runs under the lock.
+
+    `manifest` is the working version: files join it as they are written (readers see none of them until
+    `publish`), so an import's later batches find its earlier ones when they drop duplicates."""
 
     def __init__(self, db_path: Path, wait_s: float = WRITER_WAIT_S):
         self.db_path = Path(db_path)
+        self.folder = mf.store_dir(self.db_path)
         self.wait_s = wait_s
         self._held = ExitStack()
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.manifest = mf.Manifest()
+        self.new_loads: list[dict] = []  # rows for `loads`, written at the next publish
+        self.touched: dict[str, set[str | None]] = {}  # table -> partitions written since the last publish
+        self.new_events: list[mf.DataFile] = []  # event files written since the last publish
 
-    def __enter__(self) -> "Writer":
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+    def __enter__(self) -> Writer:
+        self.folder.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
-            lock = locks.lock_path(self.db_path)
-            stack.enter_context(locks.exclusive(lock, self.wait_s, on_timeout=_writer_busy(self.db_path)))
-            self.con = self._connect()
-            stack.callback(lambda: self.con.close())  # the connection of the moment: publish() reopens it
-            self.con.execute(SCHEMA_SQL)
+            stack.enter_context(locks.exclusive(self.folder / LOCK, self.wait_s, on_timeout=_writer_busy(self.folder)))
+            with _storage_errors(self.folder):
+                self.con = self._connect()
+                stack.callback(lambda: self.con.close())
+                self.manifest = mf.read(self.db_path) or self._empty_manifest()
+                self._recover()
+                if not self.manifest.generation and mf.legacy_file(self.db_path).exists():
+                    from ingest.migrate import migrate_into  # a first start on a version-1 store
+
+                    migrate_into(self)
             self._held = stack.pop_all()
         return self
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(str(self.db_path), config={"memory_limit": WRITER_MEMORY_LIMIT})
+        con = duckdb.connect(config={"memory_limit": WRITER_MEMORY_LIMIT, "temp_directory": str(self.folder / ".tmp")})
         con.execute("SET enable_progress_bar = false")  # a long derive would draw DuckDB's bar on our stderr
         return con
+
+    def _empty_manifest(self) -> mf.Manifest:
+        manifest = mf.Manifest()
+        for table, ddl in WRITTEN_TABLES_DDL.items():
+            self.con.execute(ddl)
+            manifest.schemas[table] = describe(self.con, table)
+            self.con.execute(f"DROP TABLE {table}")
+        return manifest
+
+    def _recover(self) -> None:
+        """This process holds the lock, so no import is under way: an `import.json` is one that was killed (or
+        whose failure could not be recorded: disk full). Record it as failed; delete what no reader needs."""
+        journal = self.folder / JOURNAL
+        if journal.exists():
+            try:
+                row = json.loads(journal.read_text())
+            except ValueError:  # torn while it was written: the import had stored nothing yet
+                row = None
+            if row is not None:
+                row["started_at"] = datetime.fromisoformat(row["started_at"])
+                self.new_loads.append(row | {"status": "failed"})
+                self.manifest.next_load_id = max(self.manifest.next_load_id, row["load_id"] + 1)
+        mf.collect_garbage(self.db_path, self.manifest)
 
     def __exit__(self, *exc: object) -> None:
         self._held.close()  # the connection, then the lock
@@ -189,106 +191,170 @@ class Writer:
     @contextmanager
     def importing(self, tool: str, sources: list[str], redacted: bool, *,
                   started: float | None = None) -> Iterator[Import]:
-        """One import: its `loads` row, its writes (`Import.write`), then the calls derived and a snapshot published.
+        """One import: its `loads` row, its writes (`Import.write`), then the calls derived and a version published.
 
         When the body raises, the import is closed as `failed` with the counts so far and still published
-        (readers see the audit row of a failed import too), then the error goes on. `started` is the
-        `time.perf_counter()` the import's duration counts from (default: now).
+        (readers see the audit row of a failed import too), then the error goes on; a disk that refuses a write
+        raises StorageFailed. `started` is the `time.perf_counter()` the import's duration counts from
+        (default: now).
         """
         started = time.perf_counter() if started is None else started
-        imp = Import(self, self._begin_load(tool, sources, redacted))
+        with _storage_errors(self.folder):
+            imp = Import(self, self._begin_load(tool, sources, redacted))
+            try:
+                yield imp
+            except BaseException:
+                self._close_failed(imp, started)
+                raise
+            self._finish_load(imp, started)
+            self.publish()
+
+    def _close_failed(self, imp: Import, started: float) -> None:
+        """Close a failed import's row as `failed` and publish it, if the disk still takes writes. When it does
+        not (the disk that failed the import fails this too), `import.json` stays and the next writer records the
+        import as `failed`, and the import's own error is the one to report."""
         try:
-            yield imp
-        except BaseException:
             self._finish_load(imp, started, status="failed")
             self.publish()
-            raise
-        self._finish_load(imp, started)
-        self.publish()
+        except (OSError, duckdb.Error):
+            pass
 
     def _begin_load(self, tool: str, sources: list[str], redacted: bool) -> int:
-        load_id = self.con.execute("SELECT nextval('load_ids')").fetchone()[0]
-        self.con.execute(
-            "INSERT INTO loads (load_id, tool, sources, started_at, redacted, status) "
-            "VALUES (?, ?, ?, now()::TIMESTAMP, ?, 'running')",
-            [load_id, tool, sources, redacted],
-        )
+        load_id = self.manifest.next_load_id
+        self.manifest.next_load_id += 1
+        row = {"load_id": load_id, "tool": tool, "sources": sources, "started_at": _now().isoformat(),
+               "redacted": redacted}
+        (self.folder / JOURNAL).write_text(json.dumps(row))
         return load_id
 
-    def _write(self, load_id: int, items: Iterable[Event | Reject], counts: LoadCounts) -> None:
-        events: list[Event] = []
-        rejects: list[Reject] = []
+    def _write(self, imp: Import, items: Iterable[Event | Reject]) -> None:
+        counts, events, rejects, reject_bytes = imp.counts, [], [], 0
+        not_kept: dict[str, list[int]] = {}  # source -> [first line not kept, lines not kept]
         for item in items:
             counts.read += 1
             if isinstance(item, Event):
                 events.append(item)
                 if len(events) >= BATCH_ROWS:
-                    self._flush_events(load_id, events, counts)
+                    self._flush_events(imp.load_id, events, counts)
                     events = []
-            else:
-                rejects.append(item)
-                if len(rejects) >= BATCH_ROWS:
-                    self._flush_rejects(load_id, rejects, counts)
-                    rejects = []
-        self._flush_events(load_id, events, counts)
-        self._flush_rejects(load_id, rejects, counts)
+                continue
+            counts.rejected += 1
+            if imp.kept_rejects >= MAX_STORED_REJECTS:
+                not_kept.setdefault(item.source, [item.line_no, 0])[1] += 1
+                continue
+            imp.kept_rejects += 1
+            rejects.append(item)
+            reject_bytes += len(item.text)
+            if len(rejects) >= BATCH_ROWS or reject_bytes >= REJECT_BATCH_BYTES:
+                self._flush_rejects(imp.load_id, rejects)
+                rejects, reject_bytes = [], 0
+        self._flush_events(imp.load_id, events, counts)
+        self._flush_rejects(imp.load_id, rejects)
+        summaries = [Reject(source, first, "", REJECTS_NOT_KEPT.format(lines=lines, kept=MAX_STORED_REJECTS))
+                     for source, (first, lines) in not_kept.items()]
+        self._flush_rejects(imp.load_id, summaries, [lines for _, lines in not_kept.values()])
 
     def _flush_events(self, load_id: int, events: list[Event], counts: LoadCounts) -> None:
+        """Store a batch: drop its own copies (the first wins), then the events already stored — looked up only
+        in the day partitions the batch touches — then write one file per day, sorted."""
         if not events:
             return
-        unique = list({e.event_key: e for e in reversed(events)}.values())  # the first copy in the batch wins
+        unique = list({e.event_key: e for e in reversed(events)}.values())
         batch = pa.Table.from_arrays(
-            [pa.array(col, type=f.type) for col, f in zip(zip(*unique), BATCH_SCHEMA)], schema=BATCH_SCHEMA)
-        self.con.register("batch", batch)
+            [pa.array(col, type=f.type) for col, f in zip(zip(*unique, strict=True), BATCH_SCHEMA, strict=True)],
+            schema=BATCH_SCHEMA)
+        con = self.con
+        con.register("batch", batch)
+        con.execute(EVENTS_FROM_BATCH_SQL, {"load_id": load_id})
+        con.unregister("batch")
         ts = batch.column("ts_ms")
-        bounds = {"lo_ms": pa.compute.min(ts).as_py(), "hi_ms": pa.compute.max(ts).as_py()}
-        inserted = self.con.execute(INSERT_EVENTS_SQL, {"load_id": load_id, **bounds}).fetchone()[0]
-        self.con.unregister("batch")
+        days = {d for (d,) in con.execute("SELECT DISTINCT strftime(ts, '%Y-%m-%d') FROM new_events").fetchall()}
+        stored = self.manifest.files("events", days)
+        if stored:
+            con.execute(DROP_STORED_EVENTS_SQL.format(files=read_files([self.folder / f.path for f in stored])),
+                        {"lo": _ms_time(pc.min(ts).as_py()), "hi": _ms_time(pc.max(ts).as_py())})
+        written = partitions.write_days(con, self.folder, "events", "new_events", self.manifest.generation + 1)
+        self.manifest.replace("events", [], written)
+        self.new_events += written
+        self.touched.setdefault("events", set()).update(f.day for f in written)
+        inserted = sum(f.rows for f in written)
         counts.loaded += inserted
         counts.duplicates += len(events) - inserted
 
-    def _flush_rejects(self, load_id: int, rejects: list[Reject], counts: LoadCounts) -> None:
+    def _flush_rejects(self, load_id: int, rejects: list[Reject], lines: list[int] | None = None) -> None:
+        """Store rejected lines (already counted) not stored before; `lines`: how many lines each row stands for
+        (default 1)."""
         if not rejects:
             return
         batch = pa.table({
             "source": [r.source for r in rejects], "line_no": [r.line_no for r in rejects],
             "raw": [r.text for r in rejects], "reason": [r.reason for r in rejects],
+            "lines": pa.array(lines or [1] * len(rejects), type=pa.int64()),
         })
         self.con.register("reject_batch", batch)
-        self.con.execute(INSERT_REJECTS_SQL, {"load_id": load_id})
+        self.con.execute("CREATE OR REPLACE TEMP TABLE new_rejects AS SELECT DISTINCT $load_id::INTEGER AS load_id, "
+                         "source, line_no, raw, reason, lines FROM reject_batch", {"load_id": load_id})
         self.con.unregister("reject_batch")
-        counts.rejected += len(rejects)
+        stored = self.manifest.files("rejects")
+        if stored:
+            self.con.execute(DROP_STORED_REJECTS_SQL.format(files=read_files([self.folder / f.path for f in stored])))
+        written = partitions.write_days(self.con, self.folder, "rejects", "new_rejects", self.manifest.generation + 1)
+        self.manifest.replace("rejects", [], written)
+        self.touched.setdefault("rejects", set()).add(None)
 
     def _finish_load(self, imp: Import, started: float, status: str = "done") -> None:
-        """Derive calls from everything stored and close the audit row, in one transaction.
+        """Derive calls from the stored events and close the audit row (written with the next publish).
 
-        Batches commit one by one (flat memory), so a failed import keeps the batches before the failure; its
-        audit row says `failed` with the counts so far, and loading the same files again completes it (the
-        event keys make that idempotent). Readers see none of it until the snapshot is published.
-        """
-        from ingest.calls import derive  # calls read what this writer stored
+        A failed import keeps the batches written before the failure; its audit row says `failed` with the
+        counts so far, and loading the same files again completes it (the event keys make that idempotent)."""
+        from ingest.derived import derive_all  # calls read what this writer stored
+        from ingest.incremental import derive_touched
 
+        if "instance_keys" in self.manifest.schemas:
+            derive_touched(self, self.new_events)
+        else:  # a first import (or a store derived before the index existed)
+            derive_all(self)
         counts = imp.counts
-        self.con.execute("BEGIN TRANSACTION")
-        derive(self.con)
-        self.con.execute(
-            "UPDATE loads SET status = ?, finished_at = now()::TIMESTAMP, duration_ms = ?, lines_read = ?, "
-            "loaded = ?, duplicates = ?, rejected = ? WHERE load_id = ?",
-            [status, round((time.perf_counter() - started) * 1000), counts.read, counts.loaded, counts.duplicates,
-             counts.rejected, imp.load_id],
-        )
-        self.con.execute("COMMIT")
+        journal = json.loads((self.folder / JOURNAL).read_text())
+        self.new_loads.append(journal | {
+            "started_at": datetime.fromisoformat(journal["started_at"]), "status": status, "finished_at": _now(),
+            "duration_ms": round((time.perf_counter() - started) * 1000), "lines_read": counts.read,
+            "loaded": counts.loaded, "duplicates": counts.duplicates, "rejected": counts.rejected})
+
+    def record_load(self, row: dict) -> None:
+        """A `loads` row for a command that is not an import (`prune`), written with the next publish."""
+        load_id = self.manifest.next_load_id
+        self.manifest.next_load_id += 1
+        self.new_loads.append({"load_id": load_id, "redacted": False, "status": "done", "started_at": _now(),
+                               "finished_at": _now()} | row)
 
     def publish(self) -> Path:
-        """Checkpoint and atomically replace the read snapshot with a copy of the primary."""
-        self.con.execute("CHECKPOINT")
-        self.con.close()
-        target = snapshot_path(self.db_path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self.db_path, tmp)
-        os.replace(tmp, target)
-        self.con = self._connect()
-        return target
+        """Write the new `loads` rows, compact the partitions this version touched, and publish the manifest."""
+        generation = self.manifest.generation + 1
+        if self.new_loads:
+            self._write_loads(generation)
+        for table, days in self.touched.items():
+            partitions.compact(self.con, self.folder, self.manifest, table, days, generation)
+        self.manifest.generation = generation
+        mf.publish(self.db_path, self.manifest)
+        self.touched, self.new_loads, self.new_events = {}, [], []
+        (self.folder / JOURNAL).unlink(missing_ok=True)
+        return mf.manifest_path(self.db_path)
+
+    def _write_loads(self, generation: int) -> None:
+        columns = [c for c, _ in self.manifest.schemas["loads"]]
+        rows = [{c: row.get(c) for c in columns} for row in self.new_loads]
+        self.con.execute(WRITTEN_TABLES_DDL["loads"].replace("CREATE TABLE IF NOT EXISTS", "CREATE OR REPLACE TEMP TABLE"))
+        self.con.executemany(f"INSERT INTO loads VALUES ({', '.join('?' * len(columns))})",
+                             [[row[c] for c in columns] for row in rows])
+        written = partitions.write_days(self.con, self.folder, "loads", "loads", generation)
+        self.con.execute("DROP TABLE loads")
+        self.manifest.replace("loads", [], written)
+        self.touched.setdefault("loads", set()).add(None)
+
+
+def _ms_time(ms: int) -> datetime:
+    return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
 @dataclass
@@ -298,27 +364,9 @@ class Import:
     writer: Writer
     load_id: int
     counts: LoadCounts = field(default_factory=LoadCounts)
+    kept_rejects: int = 0  # rejected lines stored with their text so far (at most MAX_STORED_REJECTS)
 
     def write(self, items: Iterable[Event | Reject]) -> None:
-        """Store a stream of events and rejects, BATCH_ROWS at a time; each batch commits on its own."""
-        self.writer._write(self.load_id, items, self.counts)
-
-
-def snapshot_generation(db_path: Path) -> tuple[int, int] | None:
-    """Changes whenever a writer publishes: readers use it to reconnect and to invalidate caches."""
-    try:
-        st = os.stat(snapshot_path(Path(db_path)))
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
-def connect_reader(db_path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the latest snapshot."""
-    path = snapshot_path(Path(db_path))
-    if not path.exists():
-        raise NoData(
-            f"no Callscope data at {db_path}",
-            "Load a log with `python -m ingest load FILE` or build the demo with `python -m ingest demo`",
-        )
-    return duckdb.connect(str(path), read_only=True)
+        """Store a stream of events and rejects, BATCH_ROWS at a time. Every rejected line is counted; past
+        MAX_STORED_REJECTS, each source's further ones become one summary row."""
+        self.writer._write(self, items)

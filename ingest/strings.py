@@ -7,3 +7,9 @@ DEMO_WRITING = "Writing demo capture logs ({days} days, about {calls:,} calls) t
 NO_CALLS = "No calls match."
 ERROR = "Error: {error}"
 DERIVED = "Derived {calls:,} calls from the stored events ({seconds:.1f} s); the dashboard sees them now."
+COMPACTED = "Compacted the store: {files:,} files merged into one per day partition."
+PRUNED = "Pruned {events:,} events of {days:,} days before {before}; the derived tables follow."
+MIGRATED = "Converted {file} into the store {store}; the old file is kept as *.v1.duckdb: delete it once you are happy."
+NOTHING_TO_MIGRATE = "Nothing to convert: there is no {file}."
+INTERRUPTED = ("Interrupted. The batches written before it are kept and its `loads` row says failed; run the same "
+               "command again to complete the import (re-loading adds nothing twice).")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-
 import signal
 import subprocess
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from ingest.serve import MAX_BODY_BYTES, MAX_INFLATED_BYTES, CollectorConfig, create_app, load_tokens
 from bench.collector import free_port, start_collector, stop_collector, wait_until_flushed
+from ingest.serve import MAX_BODY_BYTES, MAX_INFLATED_BYTES, CollectorConfig, create_app, load_tokens
 from ingest.spool import spool_dir
 from ingest.store import connect_reader
 from tests.logs import T0, Log, Tab

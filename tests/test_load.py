@@ -180,7 +180,7 @@ def test_every_event_field_lands_in_its_own_column(db, tmp_path):
 
     from ingest.parse import Event, parse_lines
     from ingest.read import read_lines
-    from ingest.store import EVENT_COLUMNS
+    from ingest.schema import EVENT_COLUMNS
 
     def timestamp(ms: int | None) -> datetime | None:
         return None if ms is None else datetime(1970, 1, 1) + timedelta(milliseconds=ms)

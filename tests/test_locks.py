@@ -58,13 +58,14 @@ def test_a_busy_writer_names_the_database_and_the_process(tmp_path):
     db = tmp_path / "callscope.duckdb"
     with Writer(db), pytest.raises(WriterBusy) as busy, Writer(db, wait_s=0.05):
         pass
-    assert str(busy.value).startswith(f"callscope.duckdb is being written by process {os.getpid()}. Wait for")
+    assert str(busy.value).startswith(f"callscope is being written by process {os.getpid()}. Wait for")
 
 
 def test_a_busy_notes_file_says_so(tmp_path, monkeypatch):
     db = tmp_path / "callscope.duckdb"
     monkeypatch.setattr(annotations, "LOCK_WAIT_S", 0.05)
+    annotations.notes_path(db).parent.mkdir()  # the store's folder
     with locks.exclusive(locks.lock_path(annotations.notes_path(db))):
-        with pytest.raises(CallscopeError, match="callscope.notes.duckdb is busy. Try again in a moment"):
+        with pytest.raises(CallscopeError, match="notes.duckdb is busy. Try again in a moment"):
             annotations.add_tag(db, "c1", "sdk-bug")
     assert annotations.add_tag(db, "c1", "sdk-bug") == "sdk-bug"

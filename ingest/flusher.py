@@ -1,0 +1,182 @@
+"""Loading the collector's spool into the store, on a background thread.
+
+- `flush()` loads the pending segments as one import (`load_segments`: `read_lines` of plain NDJSON, never
+  un-gzipped again → `parse_lines` per segment → `Writer.importing`, whose `write` stores them and whose close
+  derives the calls, closes the `loads` row of tool `collector` and publishes), then deletes them. Killed
+  between the load and the delete, the next flush loads them again and every line counts as a duplicate (event
+  keys): stored exactly once. A segment that fails to load for a reason in its data is found by loading halves
+  on their own and moved to `spool/quarantine/` with the error beside it, so the segments after it still load.
+- `Flusher` runs `flush()` on a thread every `interval_s` (longer when a flush is slow), so the collector holds
+  the writer lock only while flushing and `python -m ingest load` can take turns with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.errors import CallscopeError, WriterBusy
+from ingest.parse import parse_lines
+from ingest.read import read_lines
+from ingest.redact import Redactor, load_key
+from ingest.spool import QUARANTINE, TOOL, Spool
+from ingest.store import LoadCounts, Writer
+
+# One flush is one import: bounded, so a backlog (after a restart, or while another writer held the lock)
+# drains in steps that each publish a snapshot.
+MAX_SEGMENTS_PER_FLUSH = 5_000
+MAX_FLUSH_BYTES = 16 << 20
+# After a flush that took d seconds the next waits max(interval, FLUSH_PAUSE_FACTOR × d): a slow flush (a big
+# backlog, a merge of small files) must leave the writer lock free at least half the time for `ingest load` (and
+# the CPU for acks).
+FLUSH_PAUSE_FACTOR = 1.0
+
+log = logging.getLogger("callscope.collector")
+
+
+@dataclass
+class FlushResult:
+    segments: int
+    counts: LoadCounts
+    duration_s: float
+    quarantined: list[Path] = field(default_factory=list)
+
+    def add(self, segments: int, counts: LoadCounts) -> None:
+        self.segments += segments
+        for name, value in counts.__dict__.items():
+            setattr(self.counts, name, getattr(self.counts, name) + value)
+
+
+def flush(spool: Spool, db_path: Path, *, redact: bool = False, max_segments: int = MAX_SEGMENTS_PER_FLUSH,
+          max_bytes: int = MAX_FLUSH_BYTES) -> FlushResult | None:
+    """Load the oldest pending segments (up to `max_segments` and `max_bytes`, at least one) into the database,
+    then delete them. None when none wait.
+
+    Raises CallscopeError when the database cannot be written now (another writer held it for WRITER_WAIT_S, its
+    disk refused a write) and OSError when a segment cannot be read: the segments stay for later. Any other
+    failure is in the data (the parser rejects every value it knows cannot be stored; this is one it did not
+    foresee): see `_load_or_split`.
+    """
+    started = time.perf_counter()
+    with spool.flush_lock():
+        segments, size = [], 0
+        for path in spool.pending()[:max_segments]:
+            size += path.stat().st_size
+            if segments and size > max_bytes:
+                break
+            segments.append(path)
+        if not segments:
+            return None
+        result = FlushResult(0, LoadCounts(), 0.0)
+        _load_or_split(spool, segments, db_path, redact, result)
+    result.duration_s = time.perf_counter() - started
+    return result
+
+
+def _load_or_split(spool: Spool, segments: list[Path], db_path: Path, redact: bool, result: FlushResult) -> None:
+    """Load `segments` as one import and delete them; when that fails for a reason in the data, load each half
+    on its own, down to the one segment that fails alone, which is quarantined: one bad batch must not hold
+    back every batch after it, and finding it takes about 2·log2(segments) imports."""
+    try:
+        counts = load_segments(segments, db_path, redact=redact)
+    except (CallscopeError, OSError, MemoryError):
+        raise  # the database or the disk, not the data: everything stays for the next flush
+    except Exception as exc:
+        if len(segments) == 1:
+            error = f"{type(exc).__name__}: {exc}"
+            result.quarantined.append(spool.quarantine(segments[0], error))
+            log.error("batch %s fails to load (%s); moved to %s", segments[0].name, error, spool.folder / QUARANTINE)
+            return
+        half = len(segments) // 2
+        _load_or_split(spool, segments[:half], db_path, redact, result)
+        _load_or_split(spool, segments[half:], db_path, redact, result)
+        return
+    spool.remove(segments)
+    result.add(len(segments), counts)
+
+
+def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False) -> LoadCounts:
+    """Many small logs as one import: `ingest.load.load_sources`'s steps, with one `Import.write` over all of them.
+
+    Each segment is read and parsed on its own (instances are placed per source, as for files), and their items
+    are chained into a single write: the writer commits one INSERT per BATCH_ROWS events, where a write per
+    segment would commit one per segment (~12 ms each, so ~80 batches/s at most). There is no "is this a log
+    at all" check: `accept()` already answered each request, and lines of a request answered 400 still belong
+    in `rejects`.
+    """
+    started = time.perf_counter()
+    redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
+    names = [str(p.resolve()) for p in paths]
+    with Writer(db_path) as writer, writer.importing(TOOL, names, redact, started=started) as imp:
+        imp.write(itertools.chain.from_iterable(parse_lines(read_lines(name, plain=True), redactor) for name in names))
+    return imp.counts
+
+
+@dataclass
+class FlusherStatus:
+    flushes: int = 0
+    last_flush_at: float | None = None  # epoch seconds
+    last_duration_s: float = 0.0
+    last_counts: LoadCounts | None = None
+    last_error: str | None = None
+    waiting_for: str | None = None  # another writer holds the database: normal (an `ingest load`), not an error
+
+
+class Flusher:
+    """Moves the spool into the store on a background thread; `stop()` loads what is left before returning."""
+
+    def __init__(self, spool: Spool, db_path: Path, *, interval_s: float, redact: bool = False):
+        self.spool, self.db_path, self.interval_s, self.redact = spool, Path(db_path), interval_s, redact
+        self.status = FlusherStatus()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="callscope-flusher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.drain()
+
+    def drain(self) -> None:
+        """Flush until the spool is empty (start-up leftovers, shutdown); stop at the first failure."""
+        while self.flush_once():
+            pass
+
+    def flush_once(self) -> bool:
+        """One flush; True when something was loaded (or quarantined) and more may wait."""
+        try:
+            result = flush(self.spool, self.db_path, redact=self.redact)
+        except WriterBusy as exc:  # keep acknowledging into the spool; load it once the other writer is done
+            self.status.waiting_for = str(exc)
+            log.info("flush postponed: %s", exc)
+            return False
+        except CallscopeError as exc:  # the disk is full, or the database cannot be written: keep acknowledging, retry
+            self.status.last_error = str(exc)
+            log.warning("flush postponed: %s", exc)
+            return False
+        except Exception as exc:  # keep the segments and the process; health shows the error
+            self.status.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("flush failed; the spooled batches stay for the next try")
+            return False
+        if result is None:
+            return False
+        st = self.status
+        st.flushes, st.last_flush_at, st.last_duration_s = st.flushes + 1, time.time(), result.duration_s
+        st.last_counts, st.last_error, st.waiting_for = result.counts, None, None
+        c = result.counts
+        log.info("flushed %d batch(es): %d read, %d loaded, %d duplicates, %d rejected (%.2f s)",
+                 result.segments, c.read, c.loaded, c.duplicates, c.rejected, result.duration_s)
+        return True
+
+    def _run(self) -> None:
+        wait = self.interval_s
+        while not self._stop.wait(wait):
+            self.flush_once()
+            wait = max(self.interval_s, FLUSH_PAUSE_FACTOR * self.status.last_duration_s)

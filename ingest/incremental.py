@@ -1,0 +1,134 @@
+"""Incremental derivation: an import re-derives only the calls its events touch, and replaces exactly their rows.
+
+Every row of a derived table depends only on the events of its own instance and of the instances it is linked
+to: by a tab (an instance is replaced by the next one in its tab; a call's iframes re-created in its tabs), by an
+externalCallId (a call's messages, wherever they come from) or by an engagementId (whose engagement, which ids
+are one call, HubSpot's replies, the SYNC that hands a call to a re-mounted iframe). ingest/derive/ joins rows
+on nothing else. So the rows an import can change are those of the instances linked, step by step, to the
+instances its new events belong to (a closure, computed to a fixpoint over `instance_keys`: one row per
+instance with the tabs, call ids and engagements its events carry). The import then
+1. reads the stored events of the scope's instances only (from the day partitions they span),
+2. runs the same derivation over them (`ingest.calls.derive`, the statements a full derive runs),
+3. deletes the stored rows of the scope (by instance, call id, engagement) and writes the new ones, rewriting only
+   the files that held scope rows.
+The one rule that reads beyond the linked instances is never_ended by the app's clock (`outcomes.APP_CLOCK_SQL`):
+after the scope is derived, the clock of each app is taken over every stored instance, and every stored
+in_progress call it makes never_ended is rewritten too (the clock only moves forward, so a call it turned before
+stays turned). `python -m ingest derive` stays a full derivation; a test checks that both give the same rows.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ingest import partitions
+from ingest.calls import MAX_CALL_MS, derive
+from ingest.catalog import read_files
+from ingest.derive.keys import INSTANCE_KEYS_SQL
+from ingest.derive.outcomes import APP_CLOCK_SQL, NEVER_ENDED_BY_CLOCK_SQL
+from ingest.derived import DERIVED, day_sql
+
+# What identifies a derived table's rows in the scope (a condition over its columns).
+IN_SCOPE = {
+    "instances": "instance IN (SELECT instance FROM nodes)",
+    "instance_keys": "instance IN (SELECT instance FROM nodes)",
+    "blank_id_messages": "coalesce(instance, '') IN (SELECT instance FROM nodes)",
+    "call_messages": "coalesce(instance, '') IN (SELECT instance FROM nodes)",
+    "call_ids": "external_call_id IN (SELECT id FROM scope_calls)",
+    "calls": "external_call_id IN (SELECT id FROM scope_calls UNION ALL SELECT id FROM clock_calls)",
+    "engagement_owners": "'e:' || engagement_id IN (SELECT key FROM keys)",
+}
+
+
+def derive_touched(writer, new_files: list) -> None:
+    """Re-derive what the events in `new_files` (this import's, already in the working manifest) touch."""
+    if not new_files:
+        return  # nothing new: every derived row stays as it is
+    con = writer._connect()
+    try:
+        folder, manifest = writer.folder, writer.manifest
+        con.execute(f"CREATE TEMP TABLE seed AS {INSTANCE_KEYS_SQL.format(events=read_files([folder / f.path for f in new_files]))}")
+        stored_keys = manifest.files("instance_keys")
+        index = read_files([folder / f.path for f in stored_keys]) if stored_keys else "(FROM seed LIMIT 0)"
+        con.execute(f"CREATE TEMP TABLE idx AS SELECT instance, first_at, last_at, keys FROM {index}")
+        _close_scope(con)
+        days = _scope_days(con, new_files)
+        events = manifest.files("events", days)
+        con.execute(f"CREATE TABLE events AS SELECT * FROM {read_files([folder / f.path for f in events])} "
+                    "WHERE coalesce(instance, '') IN (SELECT instance FROM nodes)")
+        derive(con)
+        con.execute(f"CREATE TABLE instance_keys AS {INSTANCE_KEYS_SQL.format(events='events')}")
+        _clock(con, writer)
+        _replace(con, writer, days)
+    finally:
+        con.close()
+
+
+def _close_scope(con: duckdb.DuckDBPyConnection) -> None:
+    """`nodes`: the instances linked, step by step, to the new events' instances; `keys`: their tabs, ids and
+    engagements; `scope_calls`: the call ids among them."""
+    con.execute("CREATE TEMP TABLE links AS SELECT instance, unnest(keys) AS key FROM idx")
+    con.execute("CREATE TEMP TABLE nodes AS SELECT DISTINCT instance FROM seed")
+    con.execute("CREATE TEMP TABLE keys AS SELECT DISTINCT unnest(keys) AS key FROM seed")
+    con.execute("CREATE TEMP TABLE frontier AS SELECT instance FROM nodes")
+    while True:
+        con.execute("INSERT INTO keys SELECT DISTINCT l.key FROM links l SEMI JOIN frontier f USING (instance) "
+                    "WHERE l.key NOT IN (SELECT key FROM keys)")
+        con.execute("CREATE OR REPLACE TEMP TABLE frontier AS SELECT DISTINCT l.instance FROM links l "
+                    "SEMI JOIN keys k USING (key) WHERE l.instance NOT IN (SELECT instance FROM nodes)")
+        if not con.execute("SELECT count(*) FROM frontier").fetchone()[0]:
+            break
+        con.execute("INSERT INTO nodes SELECT instance FROM frontier")
+    con.execute("CREATE TEMP TABLE scope_calls AS SELECT substr(key, 3) AS id FROM keys WHERE starts_with(key, 'c:')")
+
+
+def _scope_days(con: duckdb.DuckDBPyConnection, new_files: list) -> set[str]:
+    """The UTC days the scope's stored events lie in (from `instance_keys`), and the new events' days."""
+    spans = con.execute("""
+        SELECT DISTINCT strftime(unnest(generate_series(first_at::DATE, last_at::DATE, INTERVAL 1 DAY)), '%Y-%m-%d')
+        FROM idx SEMI JOIN nodes USING (instance)""").fetchall()
+    return {d for (d,) in spans} | {f.day for f in new_files}
+
+
+def _clock(con: duckdb.DuckDBPyConnection, writer) -> None:
+    """Apply never_ended by the app's clock over every instance: to the scope's calls, and to stored in_progress
+    calls outside the scope, whose `calls` rows (`clock_calls`) are rewritten with the scope's."""
+    folder, manifest = writer.folder, writer.manifest
+    stored = [folder / f.path for f in manifest.files("instances")]
+    others = (f"SELECT app, last_message_at, started_at, pagehide_at FROM {read_files(stored)} "
+              f"WHERE instance NOT IN (SELECT instance FROM nodes) UNION ALL " if stored else "")
+    con.execute("CREATE TEMP TABLE clock AS " + APP_CLOCK_SQL.format(
+        instances=f"({others}SELECT app, last_message_at, started_at, pagehide_at FROM instances)"))
+    params = {"max_call_ms": MAX_CALL_MS}
+    con.execute(NEVER_ENDED_BY_CLOCK_SQL.format(clock="FROM clock"), params)
+    calls = manifest.files("calls")
+    con.execute("CREATE TEMP TABLE clock_calls (id VARCHAR)")
+    if calls:
+        con.execute(f"""
+            INSERT INTO calls BY NAME
+            SELECT c.* REPLACE ('never_ended' AS outcome, 'silence' AS never_ended_because)
+            FROM {read_files([folder / f.path for f in calls])} c JOIN clock USING (app)
+            WHERE c.outcome = 'in_progress' AND c.external_call_id NOT IN (SELECT id FROM scope_calls)
+              AND c.last_event_at < clock.newest_at - to_milliseconds($max_call_ms)""", params)
+        con.execute("INSERT INTO clock_calls SELECT external_call_id FROM calls "
+                    "WHERE external_call_id NOT IN (SELECT id FROM scope_calls)")
+
+
+def _replace(con: duckdb.DuckDBPyConnection, writer, days: set[str]) -> None:
+    """Delete the scope's stored rows of each derived table (rewriting only the files that hold some), write its
+    new rows, and mark the partitions touched (for compaction at publish)."""
+    folder, manifest = writer.folder, writer.manifest
+    generation = manifest.generation + 1
+    stored_calls = manifest.files("calls")
+    call_days = {d for (d,) in con.execute(
+        f"SELECT DISTINCT strftime(started_at, '%Y-%m-%d') FROM {read_files([folder / f.path for f in stored_calls])} "
+        f"WHERE {IN_SCOPE['calls']}").fetchall()} if stored_calls else set()
+    candidate_days = {"call_messages": call_days, "blank_id_messages": days}
+    for table in DERIVED:
+        near = candidate_days.get(table)
+        candidates = manifest.files(table, near) if near is not None else manifest.files(table)
+        partitions.rewrite_without(con, folder, manifest, table, candidates, f"NOT ({IN_SCOPE[table]})", generation)
+        written = partitions.write_days(con, folder, table, table, generation, day_sql(table))
+        manifest.replace(table, [], written)
+        writer.touched.setdefault(table, set()).update(
+            {f.day for f in written} | {f.day for f in candidates})
