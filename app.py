@@ -1,31 +1,63 @@
-"""Callscope: call replay and observability for HubSpot Calling Extensions SDK apps. Router and frame."""
+"""Callscope: call replay and observability for HubSpot Calling Extensions SDK apps. The server, the router, the frame.
+
+`python -m streamlit run app.py` finds `app` (an `st.App`) at the bottom and serves it: as the server starts it
+registers the pages and builds the demo database (ui/bootstrap.py). Every browser session then runs this file as its
+script: the router (`st.navigation`) and the frame (the filter bar).
+"""
+
+from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from ui import strings
-from ui.bootstrap import ensure_data
-from ui.filters import filter_bar
+# Pages the sidebar's filters do not apply to: they go without the filter bar rather than show one that does nothing.
+UNFILTERED = ("replay", "live")
 
-st.set_page_config(page_title=strings.APP_TITLE, page_icon="📞", layout="wide")
-ensure_data()
 
-# Page scripts live in sub-folders of pages/: a top-level pages/*.py would make Streamlit run a deep link such
-# as /replay?call=… as an old-style (v1) page, without this frame, on the first session after a restart.
-PAGES = {
-    "Analytics": [
-        st.Page("pages/analytics/overview.py", title="Overview", icon="📊", url_path="overview", default=True),
-        st.Page("pages/analytics/engagements.py", title="Engagements & caller ID", icon="🤝", url_path="engagements"),
-        st.Page("pages/analytics/iframes.py", title="Iframes & tabs", icon="🪟", url_path="iframes"),
-        st.Page("pages/analytics/funnel.py", title="Lifecycle funnel", icon="🔻", url_path="funnel"),
-        st.Page("pages/analytics/calls.py", title="Calls", icon="📋", url_path="calls"),
-        st.Page("pages/analytics/beta_report.py", title="Beta report", icon="📝", url_path="beta-report"),
-    ],
-    "Support": [
-        st.Page("pages/support/replay.py", title="Call replay", icon="🎞️", url_path="replay"),
-        st.Page("pages/support/imports.py", title="Imports", icon="📥", url_path="imports"),
-        st.Page("pages/support/live.py", title="Live", icon="🔴", url_path="live"),
-    ],
-}
-page = st.navigation(PAGES)
-filter_bar()
-page.run()
+def pages() -> dict[str, list[st.Page]]:
+    """The app's pages. Their scripts live in sub-folders of pages/: a top-level pages/*.py would be run as an
+    old-style (v1) page, without this frame. The default page lives at `/`; Streamlit routes no other path to it, so
+    `/overview` is a hidden second entry for the same script (a link to it would otherwise say "Page not found")."""
+    overview = "pages/analytics/overview.py"
+    return {
+        "Analytics": [
+            st.Page(overview, title="Overview", icon=":material/dashboard:", url_path="", default=True),
+            st.Page(overview, title="Overview", icon=":material/dashboard:", url_path="overview", visibility="hidden"),
+            st.Page("pages/analytics/engagements.py", title="Engagements & caller ID", icon=":material/handshake:",
+                    url_path="engagements"),
+            st.Page("pages/analytics/iframes.py", title="Iframes & tabs", icon=":material/tab:", url_path="iframes"),
+            st.Page("pages/analytics/funnel.py", title="Lifecycle funnel", icon=":material/filter_alt:",
+                    url_path="funnel"),
+            st.Page("pages/analytics/calls.py", title="Calls", icon=":material/call_log:", url_path="calls"),
+            st.Page("pages/analytics/beta_report.py", title="Beta report", icon=":material/summarize:",
+                    url_path="beta-report"),
+        ],
+        "Support": [
+            st.Page("pages/support/replay.py", title="Call replay", icon=":material/replay:", url_path="replay"),
+            st.Page("pages/support/imports.py", title="Imports", icon=":material/upload_file:", url_path="imports"),
+            st.Page("pages/support/live.py", title="Live", icon=":material/sensors:", url_path="live"),
+        ],
+    }
+
+
+@asynccontextmanager
+async def started(server: st.App):
+    """Once, as the server starts and before any browser connects (ui/bootstrap.py says what and why)."""
+    from ui.bootstrap import server_started  # imported once the runtime exists: ui defines cached functions
+
+    server_started(pages)
+    yield
+
+
+if __name__ == "__main__":  # a browser session's run
+    from ui import strings
+    from ui.bootstrap import ensure_data
+    from ui.filters import filter_bar
+
+    st.set_page_config(page_title=strings.APP_TITLE, page_icon=":material/call:", layout="wide")
+    ensure_data()
+    page = st.navigation(pages())
+    if page.url_path not in UNFILTERED:
+        filter_bar()
+    page.run()
+else:  # imported once, by `streamlit run`, which then serves `app`
+    app = st.App(__file__, lifespan=started)

@@ -1,7 +1,7 @@
-"""Tags and notes on calls, in their own small DuckDB file beside the database: `<db stem>.notes.duckdb`.
+"""Tags and notes on calls, in their own small DuckDB file inside the store: `data/callscope/notes.duckdb`.
 
-Why a separate file: the dashboard never opens the primary database (only the writer holding its lock does), and
-annotations must survive re-imports and be writable from the dashboard. So each write takes the notes file's own
+Why a separate file: the store's data files are written only by the writer holding its lock, and annotations must
+survive re-imports and be writable from the dashboard. So each write takes the notes file's own
 flock (`<notes file>.lock`), opens it, writes one row and closes it (milliseconds); each read opens it read-only
 for a moment, retrying while a write holds it. Rows are keyed by `external_call_id`, which a re-import keeps.
 """
@@ -20,6 +20,7 @@ import pandas as pd
 
 from ingest import locks
 from ingest.errors import CallscopeError
+from ingest.manifest import store_dir
 
 SUGGESTED_TAGS = ("beta-feedback", "sdk-bug", "app-bug", "hubspot-bug", "needs-follow-up")
 TAG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -76,10 +77,19 @@ class BadAnnotation(CallscopeError):
     """A tag or note that cannot be stored as given."""
 
 
+NOTES_FILE = "notes.duckdb"
+
+
 def notes_path(db_path: Path) -> Path:
-    """`data/callscope.duckdb` → `data/callscope.notes.duckdb`."""
-    db_path = Path(db_path)
-    return db_path.with_name(db_path.stem + ".notes" + db_path.suffix)
+    """`data/callscope` (or its old name `data/callscope.duckdb`) → `data/callscope/notes.duckdb`. A notes file of
+    the old layout (`data/callscope.notes.duckdb`, beside the old single-file store) is moved in on first use."""
+    folder = store_dir(db_path)
+    path = folder / NOTES_FILE
+    old = folder.with_name(folder.name + ".notes.duckdb")
+    if old.exists() and not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        old.replace(path)
+    return path
 
 
 def clean_tag(tag: str) -> str:

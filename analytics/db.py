@@ -1,4 +1,5 @@
-"""Read access for the dashboard and reports: always the latest published snapshot, read-only.
+"""Read access for the dashboard and reports: always the version of the store published last, read-only
+(`ingest.store.connect_reader`: views over the files of the manifest, in a DuckDB instance of its own).
 
 The one place a statement runs. Parameters are always bound (`$name` in the SQL, a keyword here), never formatted
 into it. Two shapes: `rows` (plain Python values, for code that builds dataclasses or reads one row) and `frame`
@@ -15,8 +16,10 @@ import duckdb
 import pandas as pd
 
 from ingest.store import DEFAULT_DB_PATH, connect_reader, snapshot_generation
+from ingest.store import reader_cursor as cursor
 
-__all__ = ["DEFAULT_DB_PATH", "connect_reader", "snapshot_generation", "rows", "frame", "first", "runner", "Runner"]
+__all__ = ["DEFAULT_DB_PATH", "connect_reader", "cursor", "snapshot_generation", "rows", "frame", "first", "runner",
+           "Runner"]
 
 # `rows` with its connection bound: `run(sql, **params) -> list[dict]` (`ui.data.rows` in the dashboard, cached).
 Runner = Callable[..., list[dict[str, Any]]]

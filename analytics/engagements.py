@@ -87,7 +87,7 @@ ORDER BY grouping(portal) DESC, replied DESC, portal
 # $bucket_start (with $bucket), $message (a normalised failure message), $caller_id_kind, $portal.
 DRILL_SQL = f"""
 WITH f AS ({FILTERED_CALLS_SQL})
-SELECT {DRILL_COLUMNS}, caller_id_latency_ms
+SELECT {DRILL_COLUMNS}, engagement_error, caller_id, caller_id_latency_ms
 FROM f
 WHERE ($engagement IS NULL OR engagement = $engagement)
   AND ($bucket_start IS NULL OR date_trunc($bucket, started_local) = $bucket_start)

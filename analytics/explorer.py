@@ -7,8 +7,8 @@ The search box finds a call by
   the number's last 4 digits (`~3fa9c21b0d-7768`, ingest/redact.py), so up to 4 digits find redacted calls too.
 Digits are only read as a phone number when the box holds nothing but a number (digits, spaces, `+ - . ( )`).
 
-DRILL_COLUMNS is what every drill-down table of the analytics pages shows (the columns of metrics.DRILL_SQL), so
-a page's "calls behind this number" looks the same wherever it was clicked.
+DRILL_COLUMNS is what every drill-down table of the analytics pages starts with, so a page's "calls behind this
+number" looks the same wherever it was clicked; each drill statement adds the few columns its number is about.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from analytics.filters import FILTERED_CALLS_SQL
 
 DRILL_LIMIT = 500  # ui.drill shows "500+" at this many
 EXPLORER_LIMIT = 2000
+CALLS_FIRST_COLUMNS = ("started", "direction", "outcome")  # after the call id, in the explorer and drill tables
 
-DRILL_COLUMNS = """external_call_id, started_local AS started, direction, outcome, portal_id, user_id, app, sdk_version,
-       iframe_locations, end_status, engagement, engagement_error, caller_id, time_to_answer_ms, duration_ms"""
+DRILL_COLUMNS = """external_call_id, started_local AS started, direction, outcome, portal_id, iframe_locations,
+       duration_ms / 1000 AS talk_s"""  # each drill adds the columns its number is about; the replay has the rest
 
 # The explorer's own narrowing. Extra parameters: $outcomes, $users (empty list = any), $by_tag + $tagged (the ids
 # carrying the chosen tag), $text, $digits (NULL = no search).
@@ -33,14 +34,23 @@ _MATCHES = """(len($outcomes) = 0 OR list_contains($outcomes, outcome))
        OR engagement_id::VARCHAR = $text
        OR ($digits IS NOT NULL AND (from_number LIKE '%' || $digits OR to_number LIKE '%' || $digits)))"""
 
-# The newest $limit matching calls.
+# The newest $limit matching calls: what tells calls apart at a glance (the replay has everything else).
 CALLS_SQL = f"""
 WITH f AS ({FILTERED_CALLS_SQL})
-SELECT external_call_id, started_local AS started, direction, outcome, portal_id, user_id, app, sdk_version,
-       from_number, to_number, engagement_id, engagement, caller_id, end_status, time_to_answer_ms, duration_ms,
-       array_to_string(iframe_locations, ' + ') AS iframe_locations, instances, tabs
+SELECT external_call_id, started_local AS started, direction, outcome, portal_id, from_number, to_number,
+       duration_ms / 1000 AS talk_s
 FROM f
 WHERE {_MATCHES}
+ORDER BY started_at DESC, external_call_id
+LIMIT $limit
+"""
+
+# The calls whose externalCallId starts with $prefix, newest first: a link may carry only the first characters of
+# an id (the beta report prints 8), which open the call when they are unique and list the candidates when not.
+CALL_ID_PREFIX_SQL = """
+SELECT external_call_id, started_at, direction, outcome, portal_id, app
+FROM calls
+WHERE starts_with(external_call_id, $prefix)
 ORDER BY started_at DESC, external_call_id
 LIMIT $limit
 """

@@ -36,6 +36,9 @@ STEPS = (
      "channel calls do", "f.finalized"),
 )
 
+# Steps a healthy call may skip: a call that does not pass one is not lost (help-desk and channel calls only).
+OPTIONAL_STEPS = ("finalized",)
+
 # The number of steps each call passed in a row (0 = lost at the first step).
 _REACHED = "CASE " + " ".join(f"WHEN NOT coalesce({cond}, false) THEN {n}" for n, (*_, cond) in enumerate(STEPS)) \
     + f" ELSE {len(STEPS)} END"
@@ -69,7 +72,8 @@ LIMIT {DRILL_LIMIT}
 
 
 def funnel_steps(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
-    """One row per step: calls that passed it, calls lost there, conversion from the step before and overall."""
+    """One row per step: calls that passed it, calls lost there (for an optional step: that skipped it), conversion
+    from the step before and overall, and whether the step is optional."""
     rows = frame[frame["direction"] == direction]
     total = int(rows["calls"].sum())
     out, before = [], total
@@ -77,7 +81,7 @@ def funnel_steps(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
         passed = int(rows.loc[rows["reached"] >= n, "calls"].sum())
         out.append({"step": n, "key": key, "label": label, "passed": passed, "lost": before - passed,
                     "conversion": passed / before if before else None, "of_all": passed / total if total else None,
-                    "meaning": meaning})
+                    "meaning": meaning, "optional": key in OPTIONAL_STEPS})
         before = passed
     return pd.DataFrame(out)
 

@@ -7,8 +7,11 @@ Call-level numbers read `f` (FILTERED_CALLS_SQL) and count a call once however m
 
 Definitions:
 - Iframe location: the `iframeLocation` of the instance's first SYNC (HubSpot's onReady payload: widget, remote,
-  window); `(unknown)` when the SYNC had none (SDK before 0.8.1, or `supportsRemote` not set).
-- Calling-window share: instances whose SYNC said `usesCallingWindow: true` ÷ instances whose SYNC said either way.
+  window); `(unknown)` when the SYNC had none (SDK before 0.8.1, or `supportsRemote` not set). A call's locations
+  are those of the instances it rang in (`remote + window` when it rang in both); the location charts count calls.
+- Uses a calling window: the app's SYNC said `usesCallingWindow: true` (HubSpot opens its calls in a window of their
+  own). Share of instances: instances whose SYNC said true ÷ instances whose SYNC said either way. Not the same as
+  an instance *in* the calling window: iframe location `window`, the iframe inside that window.
 - Simultaneous ringing: a call whose INCOMING_CALL / OUTGOING_CALL_STARTED was sent by more than one SDK instance
   (`calls.instances > 1`: several open HubSpot tabs, each with its own iframe, rang for the one call).
 - Dropped: the metrics dropped rate, by the call's iframe locations (metrics.BREAKDOWN_SQL) and by whether it used
@@ -23,8 +26,8 @@ Definitions:
   Calls that arrived while unavailable: inbound calls that rang after the ringing instance's last availability
   message said USER_UNAVAILABLE (`calls.arrived_while_unavailable`).
 
-Speed: time buckets are made from 15-minute UTC buckets turned into the user's time zone afterwards (every zone's
-offset is a multiple of 15 minutes), so no per-row time-zone conversion; only `calls` and `instances` are read.
+Speed: availability buckets are made from 15-minute UTC buckets turned into the user's time zone afterwards (every
+zone's offset is a multiple of 15 minutes), so no per-row time-zone conversion; only `calls` and `instances` are read.
 """
 
 from __future__ import annotations
@@ -35,7 +38,13 @@ from analytics import metrics
 from analytics.explorer import DRILL_COLUMNS, DRILL_LIMIT
 from analytics.filters import FILTERED_CALLS_SQL
 from analytics.metrics import COUNTS_SQL as CALL_COUNTS  # the one definition of each rate
+from analytics.metrics import LOCATION_KEY_SQL
 from analytics.metrics import RATES_SQL as CALL_RATES
+
+# The two things "calling window" can mean, named apart everywhere: an app that *uses* a calling window (its SYNC
+# said usesCallingWindow: true, so HubSpot opens calls in a window of their own), and an instance *in* the calling
+# window (iframe location `window`: the iframe inside that window).
+USES_CALLING_WINDOW, NO_CALLING_WINDOW = "uses a calling window", "no calling window"
 
 # Instances matching the shared filter's portal / app / SDK version (`n` is an alias of `instances`).
 _INSTANCE_MATCHES = """(len($portals) = 0 OR list_contains($portals, n.portal_id))
@@ -83,35 +92,24 @@ def _local(column: str) -> str:
     return f"date_trunc($bucket, timezone($tz, timezone('UTC', {column})))"
 
 
-# Instances per bucket (the user's time zone) and iframe location, with the calling-window counts.
+# Calls per bucket (the user's time zone) and the iframe locations they rang in (`remote + window` when they rang
+# in both), with how many came from an app that uses a calling window: every bar is calls, so it drills to them.
 LOCATIONS_TREND_SQL = f"""
-{_WITH},
-q AS (
-    SELECT {_quarter('started_at')} AS q, iframe_location, count(*) AS instances,
-           count(*) FILTER (WHERE uses_calling_window) AS calling_window,
-           count(uses_calling_window) AS calling_window_known
-    FROM i
-    GROUP BY ALL
-)
-SELECT {_local('q')} AS bucket, coalesce(iframe_location, '(unknown)') AS location, sum(instances)::BIGINT AS instances,
-       sum(calling_window)::BIGINT AS calling_window, sum(calling_window_known)::BIGINT AS calling_window_known
-FROM q
+{_WITH}
+SELECT date_trunc($bucket, started_local) AS bucket, {LOCATION_KEY_SQL} AS location, count(*) AS calls,
+       count(*) FILTER (WHERE uses_calling_window) AS calling_window, count(uses_calling_window) AS calling_window_known
+FROM f
 GROUP BY ALL
 ORDER BY bucket, location
 """
 
+# The same per portal.
 LOCATIONS_BY_PORTAL_SQL = f"""
-{_WITH},
-g AS (
-    SELECT portal_id, iframe_location, count(*) AS instances,
-           count(*) FILTER (WHERE uses_calling_window) AS calling_window,
-           count(uses_calling_window) AS calling_window_known
-    FROM i
-    GROUP BY ALL
-)
-SELECT coalesce(portal_id::VARCHAR, '(unknown)') AS portal, coalesce(iframe_location, '(unknown)') AS location,
-       instances, calling_window, calling_window_known
-FROM g
+{_WITH}
+SELECT coalesce(portal_id::VARCHAR, '(unknown)') AS portal, {LOCATION_KEY_SQL} AS location, count(*) AS calls,
+       count(*) FILTER (WHERE uses_calling_window) AS calling_window, count(uses_calling_window) AS calling_window_known
+FROM f
+GROUP BY ALL
 ORDER BY portal, location
 """
 
@@ -126,8 +124,8 @@ GROUP BY ALL
 ORDER BY ringing, outcome
 """
 
-_CALLING_WINDOW_KEY = """CASE uses_calling_window WHEN true THEN 'calling window' WHEN false THEN 'no calling window'
-                         ELSE '(unknown)' END"""
+_CALLING_WINDOW_KEY = f"""CASE uses_calling_window WHEN true THEN '{USES_CALLING_WINDOW}'
+                          WHEN false THEN '{NO_CALLING_WINDOW}' ELSE '(unknown)' END"""
 _RECREATED_KEY = "CASE WHEN iframes_recreated >= 3 THEN '3+' ELSE iframes_recreated::VARCHAR END"
 
 # Calls by iframes re-created during them (0, 1, 2, 3+) and calling window, with every metrics count and rate.
@@ -195,11 +193,10 @@ ORDER BY bucket
 # $unavailable (true: inbound calls that arrived while the user was unavailable).
 DRILL_SQL = f"""
 {_WITH}
-SELECT {DRILL_COLUMNS}, instances, iframes_recreated, uses_calling_window, arrived_while_unavailable
+SELECT {DRILL_COLUMNS}, instances, iframes_recreated, uses_calling_window
 FROM f
 WHERE ($bucket_start IS NULL OR date_trunc($bucket, started_local) = $bucket_start)
-  AND ($location IS NULL OR list_contains(iframe_locations, $location)
-       OR ($location = '(unknown)' AND len(iframe_locations) = 0))
+  AND ($location IS NULL OR {LOCATION_KEY_SQL} = $location)
   AND ($portal IS NULL OR coalesce(portal_id::VARCHAR, '(unknown)') = $portal)
   AND ($ringing IS NULL OR {_RINGING_KEY} = $ringing)
   AND ($outcome IS NULL OR outcome = $outcome)
@@ -221,9 +218,14 @@ def drill_params(bucket: str, **given) -> dict:
 
 
 HELP = {
-    "instances": "SDK instances (iframe page loads) started in the period, by the iframeLocation of their first "
-    "SYNC (onReady). The direction filter does not apply to instances. Click a bar for the calls that rang there.",
-    "calling_window": "Instances whose SYNC said usesCallingWindow: true ÷ instances whose SYNC said either way.",
+    "instances": "SDK instances (iframe page loads) started in the period. The direction filter does not apply to "
+    "instances.",
+    "locations": "Calls by the iframeLocation (SYNC, onReady) of the instances they rang in: remote (the navigation "
+    "bar), widget, window (the iframe inside the calling window); `remote + window` when they rang in both. The "
+    "line: the share of calls whose app uses a calling window. Click a bar for its calls.",
+    "calling_window": "Instances whose app uses a calling window (their SYNC said usesCallingWindow: true) ÷ "
+    "instances whose SYNC said either way. Such an app's instances in the navigation bar (remote) hand calls to "
+    "the calling window, so its calls ring in location `window`.",
     "ringing": "Calls whose INCOMING_CALL / OUTGOING_CALL_STARTED was sent by more than one SDK instance (several "
     "open HubSpot tabs rang for one call) ÷ all calls.",
     "dropped": metrics.RATE_HELP["dropped_rate"] + " By the iframe locations the call rang in, and by whether it "

@@ -1,7 +1,8 @@
 """Call metrics, each defined once, here, next to its SQL. The dashboard and the beta report both use these.
 
 Definitions (a call counts once however many tabs or instances it rang in; outcomes as in ingest/calls.py):
-- offered (inbound): inbound calls whose outcome is known, i.e. every inbound call but `in_progress`.
+- offered (inbound): inbound calls whose outcome is known, i.e. every inbound call but `in_progress` (a
+  `never_ended` call is known: it is over, the app just never said so).
 - answer rate: answered inbound calls / offered inbound calls.
 - miss rate: missed inbound calls / offered inbound calls (missed = never answered, ended with any status but
   FAILED, or transferred away unanswered).
@@ -17,9 +18,12 @@ Definitions (a call counts once however many tabs or instances it rang in; outco
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pandas as pd
 
-from analytics.filters import FILTERED_CALLS_SQL
+from analytics.explorer import DRILL_COLUMNS, DRILL_LIMIT
+from analytics.filters import FILTERED_CALLS_SQL, Filters
 
 RATE_HELP = {
     "answer_rate": "Answered inbound calls ÷ inbound calls offered (all inbound calls except those still in progress).",
@@ -30,6 +34,15 @@ RATE_HELP = {
     "caller_id_match_rate": "Inbound calls matched to a contact or company ÷ inbound calls with a caller-ID reply.",
     "tta": "First ring to CALL_ANSWERED, answered calls only.",
 }
+# Each rate's label names the calls it counts, so a tile and the counts written under it agree.
+RATE_LABELS = {
+    "answer_rate": "Answer rate (inbound)", "miss_rate": "Miss rate (inbound)",
+    "dropped_rate": "Dropped rate (all calls)", "failed_rate": "Failed rate (all calls)",
+    "engagement_failure_rate": "Engagement failure rate (all calls)",
+    "caller_id_match_rate": "Caller-ID match rate (inbound)",
+}
+# A rate over fewer calls is noise: trends leave a gap, comparisons say there is too little to compare.
+MIN_CALLS_FOR_RATE = 10
 # Which way is good, for the deltas and the report's wording.
 HIGHER_IS_BETTER = {
     "calls": None, "answer_rate": True, "miss_rate": False, "dropped_rate": False, "failed_rate": False,
@@ -48,6 +61,7 @@ COUNTS_SQL = """
     count(*) FILTER (WHERE outcome = 'unanswered')                                  AS unanswered,
     count(*) FILTER (WHERE outcome = 'failed')                                      AS failed,
     count(*) FILTER (WHERE outcome = 'dropped')                                     AS dropped,
+    count(*) FILTER (WHERE outcome = 'never_ended')                                 AS never_ended,
     count(*) FILTER (WHERE outcome = 'in_progress')                                 AS in_progress,
     count(*) FILTER (WHERE outcome <> 'in_progress')                                AS known,
     count(*) FILTER (WHERE engagement = 'failed')                                   AS engagement_failed,
@@ -83,11 +97,13 @@ SELECT *, {RATES_SQL} FROM counts ORDER BY bucket
 """
 
 # Breakdowns by one dimension; `$dimension` picks the column (a fixed set, see DIMENSIONS), never user SQL.
-_DIMENSION_KEY = """CASE $dimension
+# A call's iframe locations as one key: `remote`, `remote + window` (rang in both), `(unknown)` (none captured).
+LOCATION_KEY_SQL = "coalesce(nullif(array_to_string(iframe_locations, ' + '), ''), '(unknown)')"
+_DIMENSION_KEY = f"""CASE $dimension
     WHEN 'portal' THEN portal_id::VARCHAR
     WHEN 'app' THEN app
     WHEN 'sdk_version' THEN sdk_version
-    WHEN 'iframe_location' THEN coalesce(nullif(array_to_string(iframe_locations, ' + '), ''), '(unknown)')
+    WHEN 'iframe_location' THEN {LOCATION_KEY_SQL}
     WHEN 'direction' THEN direction
     WHEN 'user' THEN user_id::VARCHAR
 END"""
@@ -106,18 +122,22 @@ DIMENSIONS = {"portal": "Portal", "app": "App", "sdk_version": "SDK version", "i
 
 REJECTED_LINES_SQL = "SELECT count(*) AS rejected FROM rejects"
 
-# The calls behind a number: the filter plus one optional outcome / dimension value / time bucket.
+# The calls behind a number: the filter plus one optional outcome / direction / dimension value / time bucket.
 DRILL_SQL = f"""
 WITH f AS ({FILTERED_CALLS_SQL})
-SELECT external_call_id, started_local AS started, direction, outcome, portal_id, user_id, app, sdk_version,
-       iframe_locations, end_status, engagement, engagement_error, caller_id, time_to_answer_ms, duration_ms
+SELECT {DRILL_COLUMNS}, end_status, time_to_answer_ms / 1000 AS time_to_answer_s
 FROM f
 WHERE ($outcome IS NULL OR outcome = $outcome)
+  AND ($direction IS NULL OR direction = $direction)
   AND ($bucket_start IS NULL OR date_trunc($bucket, started_local) = $bucket_start)
   AND ($dimension IS NULL OR {_DIMENSION_KEY} = $key)
 ORDER BY started_at DESC
-LIMIT 500
+LIMIT {DRILL_LIMIT}
 """
+
+# The calls a rate's numerator counts, as (outcome, direction or None): what a click on the rate lists.
+RATE_CALLS = {"answer_rate": ("answered", "inbound"), "miss_rate": ("missed", "inbound"),
+              "dropped_rate": ("dropped", None), "failed_rate": ("failed", None)}
 
 # rate column -> (numerator column, denominator column)
 RATE_PARTS = {
@@ -133,7 +153,7 @@ RATE_PARTS = {
 def counts_behind(row) -> pd.DataFrame:
     """One line per rate: its value, numerator, denominator and definition."""
     return pd.DataFrame([
-        {"rate": name.replace("_", " "), "value": row[name], "numerator": int(row[num]),
+        {"rate": RATE_LABELS[name], "value": row[name], "numerator": int(row[num]),
          "denominator": int(row[den]), "definition": RATE_HELP[name]}
         for name, (num, den) in RATE_PARTS.items()
     ])
@@ -146,6 +166,21 @@ def summed_rate(frame, rate: str) -> tuple[float | None, int, int]:
     return (num / den if den else None), num, den
 
 
+# What the breakdown table shows: volume and every rate (a row drills to its calls, outcome by outcome).
 BREAKDOWN_VIEW_COLUMNS = ["key", "calls", "inbound", "outbound", "answer_rate", "miss_rate", "dropped_rate",
                           "failed_rate", "engagement_failure_rate", "caller_id_match_rate", "tta_median_s",
-                          "tta_p90_s", "answered", "missed", "dropped", "in_progress"]
+                          "tta_p90_s"]
+
+
+def previous_captured(f: Filters, first_call: datetime | None) -> bool:
+    """Whether capture had started by the first day of the period before `f` (`first_call`: the first captured
+    call, UTC). If not, the previous period's calls are partly calls nobody captured: comparing with it would
+    report growth that is only the capture starting."""
+    return first_call is not None and first_call < f.previous().bounds_utc()[0] + timedelta(days=1)
+
+
+def enough_to_compare(before, column: str) -> bool:
+    """Whether the previous period's `column` (a KPIS_SQL value) rests on at least MIN_CALLS_FOR_RATE calls: a
+    rate's denominator, answered calls for the times to answer, all calls for a count."""
+    denominator = RATE_PARTS[column][1] if column in RATE_PARTS else "answered" if column.startswith("tta") else "calls"
+    return int(before[denominator] or 0) >= MIN_CALLS_FOR_RATE

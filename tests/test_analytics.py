@@ -162,17 +162,23 @@ def test_simultaneous_ringing_locations_and_drops_by_iframe_location(db, log):
     ringing = q(db, iframes.RINGING_SQL)
     assert ringing[["ringing", "outcome", "calls"]].values.tolist() == [["1", "answered", 1], ["1", "dropped", 1],
                                                                        ["2", "answered", 1]]
+    # The location charts count calls (so every bar drills to calls), by where they rang.
     by_portal = q(db, iframes.LOCATIONS_BY_PORTAL_SQL)
-    assert by_portal[["portal", "location", "instances"]].values.tolist() == [
-        ["222", "widget", 1], ["4455123", "remote", 2], ["4455123", "window", 1]]
+    assert by_portal[["portal", "location", "calls", "calling_window"]].values.tolist() == [
+        ["222", "widget", 1, 0], ["4455123", "remote", 1, 0], ["4455123", "window", 1, 1]]
     trend = q(db, iframes.LOCATIONS_TREND_SQL, bucket="day")
-    assert trend["instances"].sum() == 4
+    assert trend["calls"].sum() == 3
+    for row in (*by_portal.itertuples(), *trend.itertuples()):  # every bar lists exactly its calls
+        behind = q(db, iframes.DRILL_SQL, **iframes.drill_params(
+            "day", location=row.location, **({"portal": row.portal} if hasattr(row, "portal") else
+                                             {"bucket_start": str(row.bucket)})))
+        assert len(behind) == row.calls, row
     by_location = q(db, metrics.BREAKDOWN_SQL, dimension="iframe_location").set_index("key")
     assert by_location.loc["widget", ["dropped", "known"]].tolist() == [1, 1]
     assert by_location.loc["remote", "dropped_rate"] == 0 and by_location.loc["window", "dropped_rate"] == 0
     by_window = iframes.by_calling_window(q(db, iframes.RECREATED_SQL)).set_index("key")
     assert by_window.loc["no calling window", ["dropped", "known"]].tolist() == [1, 2]
-    assert by_window.loc["calling window", ["dropped", "known"]].tolist() == [0, 1]
+    assert by_window.loc["uses a calling window", ["dropped", "known"]].tolist() == [0, 1]
     drill = q(db, iframes.DRILL_SQL, **iframes.drill_params("day", ringing="2"))
     assert ids(drill) == {"multi"}
     assert ids(q(db, iframes.DRILL_SQL, **iframes.drill_params("day", location="widget", portal="222"))) == {"lost"}
@@ -199,10 +205,10 @@ def test_iframes_recreated_during_a_call(db, log):
     db.load(log)
     table = q(db, iframes.RECREATED_SQL)
     rows = {(r.recreated, r.calling_window): r for r in table.itertuples()}
-    assert set(rows) == {("1", "no calling window"), ("0", "calling window")}
+    assert set(rows) == {("1", "no calling window"), ("0", "uses a calling window")}
     recreated = rows[("1", "no calling window")]
     assert (recreated.calls, recreated.recreations, recreated.dropped, recreated.dropped_rate) == (2, 2, 1, 0.5)
-    assert rows[("0", "calling window")].calls == 1
+    assert rows[("0", "uses a calling window")].calls == 1
     behind = q(db, iframes.DRILL_SQL, **iframes.drill_params("day", recreated="1"))
     assert ids(behind) == {"navigated", "handed-over"} and set(behind["iframes_recreated"]) == {1}
     assert db.calls()["calm"]["outcome"] == "answered"

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from analytics.db import snapshot_generation
+from analytics.metrics import RATE_LABELS
 from ui import strings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,10 +31,15 @@ def test_overview_kpis_and_reconciliation(db):
     at = app_on(db.path).run()
     assert not at.exception
     assert at.title[0].value == "Overview"
-    assert metric(at, "Calls") == "4"
-    # 3 inbound calls, none in progress: 1 answered, 1 missed, 1 dropped.
-    assert metric(at, "Answer rate") == "33.3%" and metric(at, "Miss rate") == "33.3%"
-    assert "4 calls = 1 answered + 1 missed + 0 unanswered + 0 failed + 1 dropped + 1 in progress" in at.caption[0].value
+    assert metric(at, strings.CALLS_ALL) == "4"
+    # 3 inbound calls, none in progress: 1 answered, 1 missed, 1 dropped. Each rate's label names its calls, and
+    # the counts under the tiles add up each direction's calls the same way.
+    assert metric(at, RATE_LABELS["answer_rate"]) == "33.3%" and metric(at, RATE_LABELS["miss_rate"]) == "33.3%"
+    assert RATE_LABELS["answer_rate"] == "Answer rate (inbound)"
+    counts = next(c.value for c in at.caption if c.value.startswith("Inbound"))
+    assert "Inbound: 3 calls = 1 answered + 1 missed + 1 dropped." in counts
+    assert "Outbound: 1 call = 1 in progress." in counts
+    assert "shares of the 3 inbound calls with a known outcome" in counts
     assert at.query_params["from"] and at.query_params["tz"] == "UTC"
 
 
@@ -40,7 +47,7 @@ def test_filters_come_from_the_url(db):
     db.load(DATA / "support-ticket.ndjson")
     at = app_on(db.path, dir="outbound", **{"from": "2025-11-20", "to": "2025-11-25"}).run()
     assert not at.exception
-    assert metric(at, "Calls") == "1"
+    assert metric(at, strings.CALLS_ALL) == "1"
     assert at.sidebar.multiselect[2].value == ["outbound"]
 
 
@@ -56,8 +63,8 @@ def test_first_run_builds_the_demo_database(tmp_path):
     at.session_state["demo_size"] = (3, 60)  # days, calls: small, so the test stays fast
     at.run()
     assert not at.exception
-    assert (tmp_path / "fresh.read.duckdb").exists()
-    assert int(metric(at, "Calls").replace(",", "")) > 30
+    assert snapshot_generation(tmp_path / "fresh.duckdb") is not None
+    assert int(metric(at, strings.CALLS_ALL).replace(",", "")) > 30
 
 
 def test_imports_page_shows_the_audit_rejects_and_unknown_types(db, tmp_path):

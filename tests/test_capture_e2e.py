@@ -17,15 +17,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from bench.collector import collector_process, free_port
 from ingest.calls import select_calls
 from ingest.redact import Redactor
-from bench.collector import collector_process, free_port
 from ingest.store import connect_reader, snapshot_path
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, REPO, require_chromium
 
@@ -45,7 +45,7 @@ PORTAL_ID, USER_ID, OWNER_ID = 4455123, 7713, 7813
 HOST_HTML = """<!doctype html><html><body><div id="calling-slot"></div>
 <script src="/sdk.js"></script>
 <script>
-const SYNC_FIELDS = {portalId: %(portal)d, userId: %(user)d, ownerId: %(owner)d, iframeLocation: "widget",
+const SYNC_FIELDS = {portalId: PORTAL_ID, userId: USER_ID, ownerId: OWNER_ID, iframeLocation: "widget",
                      usesCallingWindow: false};
 window.received = [];
 let nextEngagementId = 9001;
@@ -62,7 +62,7 @@ window.mountApp = function (src) {
 function reply(manager, message) {
   if (message.type === "INCOMING_CALL") {  // inbound happy path, protocol digest §8
     manager.sendMessage({type: "CALLER_ID_MATCH_SUCCEEDED", data: {callerIdMatches: [{callerIdType: "CONTACT",
-      objectCoordinates: {portalId: %(portal)d, objectId: 501, objectTypeId: "0-1"},
+      objectCoordinates: {portalId: PORTAL_ID, objectId: 501, objectTypeId: "0-1"},
       firstName: "Ada", lastName: "Lovelace", email: "ada@example.com"}]}});
     manager.sendMessage({type: "CREATE_ENGAGEMENT_SUCCEEDED", data: {engagementId: nextEngagementId++}});
   }
@@ -71,7 +71,8 @@ function reply(manager, message) {
   }
 }
 window.navigateAway = () => window.manager.remove();  // a HubSpot page navigation: the iframe goes away
-</script></body></html>""" % {"portal": PORTAL_ID, "user": USER_ID, "owner": OWNER_ID}
+</script></body></html>""".replace("PORTAL_ID", str(PORTAL_ID)).replace("USER_ID", str(USER_ID)).replace(
+    "OWNER_ID", str(OWNER_ID))
 
 # The calling app: the real CallingExtensions and the capture script, attached with one call.
 APP_HTML = """<!doctype html><html><body>calling app
@@ -136,11 +137,13 @@ class _Files(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def static_site(host: str) -> Iterator[str]:
-    """The pages and scripts on their own loopback origin (http://<host>:<free port>)."""
-    routes = {"/host.html": (HOST_HTML.encode(), "text/html"), "/app.html": (APP_HTML.encode(), "text/html"),
-              "/sdk.js": (SDK_JS.read_bytes(), "text/javascript"),
-              "/callscope-capture.js": (CAPTURE_JS.read_bytes(), "text/javascript")}
+def static_site(host: str, pages: dict[str, str] | None = None) -> Iterator[str]:
+    """The pages (path → HTML; by default this module's host and app) with the SDK bundle and the capture script,
+    on their own loopback origin (http://<host>:<free port>)."""
+    pages = pages or {"/host.html": HOST_HTML, "/app.html": APP_HTML}
+    routes = {path: (html.encode(), "text/html") for path, html in pages.items()} | {
+        "/sdk.js": (SDK_JS.read_bytes(), "text/javascript"),
+        "/callscope-capture.js": (CAPTURE_JS.read_bytes(), "text/javascript")}
     port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(type("Files", (_Files,), {"routes": routes})))
     threading.Thread(target=server.serve_forever, daemon=True).start()

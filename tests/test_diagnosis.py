@@ -117,7 +117,7 @@ def test_engagement_update_failed(db, log):
 def test_never_completed_leaves_a_ghost_call_log(db, log):
     a = Tab(log, "tab-a").iframe("remote", at=T0)
     a.ring("g1"); a.engagement(9600); a.end("g1", "NO_ANSWER", 9600, at=a.now + 30_000)
-    assert codes(trace_of(db, log, "g1")) == ["never_completed"]
+    assert codes(trace_of(db, log, "g1")) == ["never_completed", "call_missed"]
 
 
 def test_caller_id_failed_and_no_match(db, log):
@@ -128,6 +128,7 @@ def test_caller_id_failed_and_no_match(db, log):
     with connect_reader(db.path) as con:
         failed = diagnose(load_trace(runner(con), "cid-failed"))
         none = diagnose(load_trace(runner(con), "cid-none"))
+    failed = [f for f in failed if f.code.startswith("caller_id")]  # cid-failed also never ended: cid-none came
     assert [(f.code, f.severity) for f in failed] == [("caller_id_failed", "warning")]
     assert "status code 503" in failed[0].detail
     assert [(f.code, f.severity) for f in none] == [("caller_id_no_match", "info")]
@@ -264,3 +265,67 @@ def test_findings_come_most_severe_first(db, log):
     severities = [f.severity for f in diagnose(trace_of(db, log, "m1"))]
     assert severities == sorted(severities, key=diagnosis.SEVERITIES.index)
     assert severities[0] == "critical" and "info" in severities
+
+
+def test_a_failed_call_with_clean_traffic_points_at_the_telephony_side(db, log):
+    a = Tab(log, "tab-a").iframe("widget", at=T0)
+    a.recv("DIAL_NUMBER", phoneNumber="+14155550177", objectId=51, objectType="CONTACT")
+    a.dial("f1"); a.engagement(9950)
+    a.end("f1", "FAILED", 9950, at=a.now + 2_000); a.complete("f1", 9950, status="FAILED")
+    a.recv("UPDATE_ENGAGEMENT_SUCCEEDED", engagementId=9950)
+    found = diagnose(trace_of(db, log, "f1"))
+    assert [(f.code, f.severity) for f in found] == [("call_failed", "error")]
+    assert "2.0 s after OUTGOING_CALL_STARTED #" in found[0].detail and "telephony side" in found[0].detail
+
+
+def test_an_inbound_call_ended_completed_without_an_answer_says_the_answer_was_never_reported(db, log):
+    # Answered in a tab whose calling window relays only some types: CALL_ANSWERED never reached HubSpot.
+    a = Tab(log, "tab-w").iframe("window", at=T0, uses_calling_window=True)
+    a.ring("m1"); a.engagement(9960)
+    a.end("m1", "COMPLETED", 9960, at=a.now + 40_000); a.complete("m1", 9960)
+    call = trace_of(db, log, "m1")
+    assert call.call["outcome"] == "missed"
+    found = next(f for f in diagnose(call) if f.code == "completed_without_answer")
+    assert "ended COMPLETED" in found.detail and "HubSpot logged the call as not answered" in found.detail
+
+
+def test_a_call_that_never_ended_says_so(db, log):
+    a = Tab(log, "tab-a").iframe("remote", at=T0)
+    a.ring("n1"); a.engagement(9970); a.send("CALL_ANSWERED", at=a.now + 4_000, externalCallId="n1")
+    a.ring("n2", at=a.now + 10 * MIN); a.end("n2", "MISSED", at=a.now + 20_000)
+    found = next(f for f in diagnose(trace_of(db, log, "n1")) if f.code == "call_never_ended")
+    assert found.severity == "error" and "CALL_ANSWERED #" in found.detail
+
+
+def test_every_bad_outcome_has_a_finding_that_explains_it(db, log):
+    tab = Tab(log, "tab-a")
+    a = tab.iframe("remote", at=T0)
+    a.dial("failed"); a.end("failed", "FAILED", at=a.now + 2_000)
+    a.ring("missed", at=a.now + MIN); a.end("missed", "NO_ANSWER", at=a.now + 30_000)
+    a.ring("transferred", at=a.now + MIN); a.send("CALL_TRANSFERRED", at=a.now + 5_000, externalCallId="transferred")
+    a.ring("never", at=a.now + MIN); a.send("CALL_ANSWERED", externalCallId="never")
+    a.ring("dropped", at=a.now + MIN); a.send("CALL_ANSWERED", externalCallId="dropped"); a.pagehide(at=a.now + MIN)
+    db.load(log)
+    with connect_reader(db.path) as con:
+        run = runner(con)
+        explained = {}
+        for call_id, call in db.calls().items():
+            findings = diagnose(load_trace(run, call_id))
+            assert findings, call_id
+            explained[call_id] = (call["outcome"], findings[0].code)
+    assert explained == {"failed": ("failed", "call_failed"), "missed": ("missed", "call_missed"),
+                         "transferred": ("missed", "call_missed"), "never": ("never_ended", "call_never_ended"),
+                         "dropped": ("dropped", "call_dropped")}
+
+
+def test_a_drop_after_a_handover_says_an_echoed_engagement_id_proves_nothing(db, log):
+    tab = Tab(log, "tab-a")
+    a = tab.iframe("remote", at=T0)
+    a.ring("d4"); a.engagement(9410); a.send("CALL_ANSWERED", externalCallId="d4"); a.pagehide(at=a.now + 1_500)
+    b = Instance(tab, "remote", a.now + 700, False)
+    b.handshake(engagement_id=9410)
+    b.send("INITIALIZED", engagementId=9410, isLoggedIn=True, isAvailable=True)  # onReady's payload, passed on
+    call = trace_of(db, log, "d4")
+    top = diagnose(call)[0]
+    assert (call.call["outcome"], top.code) == ("dropped", "call_dropped")
+    assert "never resumed it there" in top.detail and "INITIALIZED #" in top.detail and "proves nothing" in top.detail

@@ -8,6 +8,7 @@ import pytest
 
 from analytics import metrics
 from analytics.filters import Filters
+from ingest.calls import OUTCOMES
 from ingest.demo import write_demo_files
 from ingest.store import connect_reader
 from tests.logs import T0, Log, Tab
@@ -28,8 +29,8 @@ def test_rates_count_a_multi_tab_call_once_and_leave_in_progress_out(db):
         inst.ring("multi", at=T0 + MIN)
     a.send("CALL_ANSWERED", at=T0 + MIN + 4_000, externalCallId="multi"); a.end("multi", "COMPLETED", at=T0 + 3 * MIN)
     a.ring("miss", at=T0 + 5 * MIN); a.end("miss", "NO_ANSWER", at=T0 + 5 * MIN + 20_000)
-    a.ring("live", at=T0 + 9 * MIN)
-    a.dial("out", at=T0 + 12 * MIN); a.end("out", "BUSY", at=T0 + 12 * MIN + 3_000)
+    a.dial("out", at=T0 + 9 * MIN); a.end("out", "BUSY", at=T0 + 9 * MIN + 3_000)
+    a.ring("live", at=T0 + 12 * MIN)  # the instance's latest call: one it moved on from would be never_ended
     db.load(log)
     k = kpis(db, Filters(DAY, DAY))
     assert (k["calls"], k["inbound"], k["offered"], k["in_progress"]) == (4, 3, 2, 1)
@@ -60,7 +61,7 @@ def test_breakdowns_trend_and_drill_down_account_for_every_call(db, tmp_path):
     db.load(*write_demo_files(tmp_path / "demo", days=6, calls=250, seed=3, end_ms=T0))
     f = Filters(date(2025, 11, 19), DAY)
     total = kpis(db, f)
-    assert total["calls"] == sum(total[o] for o in ("answered", "missed", "unanswered", "failed", "dropped", "in_progress"))
+    assert total["calls"] == sum(total[o] for o in OUTCOMES)
     with connect_reader(db.path) as con:
         trend = con.execute(metrics.TREND_SQL, {**f.params(), "bucket": "day"}).df()
         assert trend["calls"].sum() == total["calls"]
@@ -68,7 +69,13 @@ def test_breakdowns_trend_and_drill_down_account_for_every_call(db, tmp_path):
             table = con.execute(metrics.BREAKDOWN_SQL, {**f.params(), "dimension": dimension}).df()
             assert table["calls"].sum() == total["calls"], dimension
         portal_row = con.execute(metrics.BREAKDOWN_SQL, {**f.params(), "dimension": "portal"}).df().iloc[0]
-        behind = con.execute(metrics.DRILL_SQL, {**f.params(), "outcome": "answered", "bucket": "day",
-                                                 "bucket_start": None, "dimension": "portal",
+        behind = con.execute(metrics.DRILL_SQL, {**f.params(), "outcome": "answered", "direction": None,
+                                                 "bucket": "day", "bucket_start": None, "dimension": "portal",
                                                  "key": portal_row["key"]}).df()
         assert len(behind) == portal_row["answered"] and set(behind["outcome"]) == {"answered"}
+        # A rate's point lists the calls its numerator counts: the answer rate's are inbound answered calls.
+        outcome, direction = metrics.RATE_CALLS["answer_rate"]
+        numerator = con.execute(metrics.DRILL_SQL, {**f.params(), "outcome": outcome, "direction": direction,
+                                                    "bucket": "day", "bucket_start": None, "dimension": None,
+                                                    "key": None}).df()
+        assert len(numerator) == total["answered_inbound"] and set(numerator["direction"]) <= {"inbound"}

@@ -1,10 +1,17 @@
-"""Every outcome rule of ingest/calls.py, each on a crafted log."""
+"""Every outcome rule (ingest/derive/outcomes.py, ingest/calls.py), each on a crafted log."""
 
 from __future__ import annotations
 
-from tests.logs import T0, Log, Tab
+from datetime import date
+
+from analytics.filters import FILTERED_CALLS_SQL, Filters
+from ingest.calls import MAX_CALL_MS
+from ingest.store import connect_reader
+from tests.logs import T0, Instance, Log, Tab
 
 MIN = 60_000
+HOUR = 60 * MIN
+DAY = date(2025, 11, 25)  # T0's day
 
 
 def test_answered_inbound_call_with_end_and_completion(db, log):
@@ -129,7 +136,7 @@ def test_call_survives_navigation_when_new_instance_takes_it_over(db, log):
     a.ring("r1"); a.engagement(9300); a.send("CALL_ANSWERED", externalCallId="r1"); a.pagehide(at=a.now + MIN)
     b = tab.iframe("widget", at=a.now + 900, engagement_id=9300)  # SYNC hands the reloaded iframe the call
     db.load(log)
-    assert db.calls()["r1"]["outcome"] == "in_progress"
+    assert db.calls()["r1"]["outcome"] == "dropped"  # a handover alone proves nothing: the app must speak for it
     b.end("r1", "COMPLETED", 9300, at=b.now + 4 * MIN); b.complete("r1", 9300)
     db.load(log)
     call = db.calls()["r1"]
@@ -262,3 +269,104 @@ def test_update_engagement_failure_without_an_engagement_id_belongs_to_the_compl
     calls = db.calls()
     assert db.sql("SELECT update_engagement_failed FROM calls ORDER BY external_call_id") == [(True,), (False,)]
     assert calls["u1"]["outcome"] == "answered"
+
+
+# Drops on navigation (inbound-calling guide, "Prevent dropped calls")
+
+def test_navigation_drops_the_call_even_when_hubspot_hands_the_new_iframe_its_engagement(db, log):
+    tab = Tab(log, "tab-a")
+    a = tab.iframe("remote", at=T0)
+    a.ring("nav"); a.engagement(9300); a.send("CALL_ANSWERED", at=a.now + 3_000, externalCallId="nav")
+    hide = a.pagehide(at=a.now + 1_500)
+    b = Instance(tab, "remote", hide["ts"] + 700, False)
+    b.handshake(engagement_id=9300)  # SYNC hands the re-mounted iframe the call in progress ...
+    b.send("INITIALIZED", engagementId=9300, isLoggedIn=True, isAvailable=True)  # ... and the app echoes onReady
+    b.send("USER_AVAILABLE", data=None)
+    b.recv("VISIBILITY_CHANGED", at=b.now + 10_000, isMinimized=False, isHidden=False)  # the tab stays open
+    db.load(log)
+    call = db.calls()["nav"]
+    assert (call["outcome"], call["duration_ms"]) == ("dropped", 1_500)
+    b.pagehide(at=T0 + 15_200 + 3_000)  # later the tab closes
+    db.load(log)
+    call = db.calls()["nav"]
+    assert (call["outcome"], call["duration_ms"]) == ("dropped", 1_500)
+    assert call["went_away_at"] == db.sql("SELECT strftime(epoch_ms(?::BIGINT), '%Y-%m-%dT%H:%M:%S.%gZ')",
+                                          [hide["ts"]])[0][0]
+
+
+def test_a_call_held_by_the_calling_window_survives_a_tab_navigation(db, log):
+    window = Tab(log, "tab-w").iframe("window", at=T0, uses_calling_window=True)
+    tab = Tab(log, "tab-a")
+    remote = tab.iframe("remote", at=T0 + 5, uses_calling_window=True)
+    window.ring("held", at=T0 + MIN); window.engagement(9400)
+    remote.send("CALL_ANSWERED", at=T0 + MIN + 5_000, externalCallId="held")  # answered in the tab's iframe
+    remote.pagehide(at=T0 + 2 * MIN)
+    tab.iframe("remote", at=T0 + 2 * MIN + 800, uses_calling_window=True)  # the navigation re-mounts it
+    db.load(log)
+    assert db.calls()["held"]["outcome"] == "in_progress"
+    window.end("held", "COMPLETED", 9400, at=T0 + 6 * MIN)
+    db.load(log)
+    call = db.calls()["held"]
+    assert (call["outcome"], call["duration_ms"]) == ("answered", 5 * MIN - 5_000)
+
+
+def test_a_calling_window_closing_mid_call_drops_it(db, log):
+    window = Tab(log, "tab-w").iframe("window", at=T0, uses_calling_window=True)
+    window.ring("lost", at=T0 + MIN); window.send("CALL_ANSWERED", at=T0 + MIN + 4_000, externalCallId="lost")
+    window.pagehide(at=T0 + 3 * MIN)
+    db.load(log)
+    assert db.calls()["lost"]["outcome"] == "dropped"
+
+
+# Calls that never ended
+
+def test_a_call_its_instance_moved_on_from_never_ended(db, log):
+    a = Tab(log, "tab-a").iframe("remote", at=T0)
+    a.ring("n1"); a.send("CALL_ANSWERED", at=a.now + 4_000, externalCallId="n1")  # the app never ends it
+    a.ring("n2", at=a.now + 5 * MIN); a.end("n2", "MISSED", at=a.now + 20_000)
+    a.pagehide(at=a.now + MIN)
+    db.load(log)
+    calls = db.calls()
+    assert (calls["n1"]["outcome"], calls["n1"]["duration_ms"], calls["n2"]["outcome"]) == (
+        "never_ended", None, "missed")
+    assert db.sql("SELECT never_ended_because FROM calls WHERE external_call_id = 'n1'") == [("next_call",)]
+    assert db.calls(outcome="never_ended") == {"n1": calls["n1"]}
+
+
+def test_a_call_silent_longer_than_the_longest_call_never_ended(db, log):
+    a = Tab(log, "tab-a").iframe("remote", at=T0)
+    a.ring("quiet"); a.send("CALL_ANSWERED", externalCallId="quiet")
+    b = Tab(log, "tab-b").iframe("remote", at=a.now + 3 * HOUR)  # the same app, still sending
+    db.load(log)
+    assert db.calls()["quiet"]["outcome"] == "in_progress"
+    b.recv("VISIBILITY_CHANGED", at=a.now + MAX_CALL_MS + MIN, isMinimized=True, isHidden=False)
+    db.load(log)
+    assert db.calls()["quiet"]["outcome"] == "never_ended"
+    assert db.sql("SELECT never_ended_because FROM calls") == [("silence",)]
+
+
+def test_an_iframe_gone_long_after_the_calls_last_word_is_no_drop(db, log):
+    a = Tab(log, "tab-a").iframe("remote", at=T0)
+    a.ring("old"); a.send("CALL_ANSWERED", externalCallId="old")
+    a.pagehide(at=a.now + 5 * HOUR)
+    db.load(log)
+    call = db.calls()["old"]
+    assert (call["outcome"], call["duration_ms"]) == ("never_ended", None)
+
+
+# SDK version
+
+def test_sdk_version_is_the_release_and_the_raw_string_is_kept(db, log):
+    a = Tab(log, "tab-a", sdk_version="0.9.7-beta.0").iframe("remote", at=T0)
+    for record in log.records:
+        if record["message"]["type"] == "SYNC":
+            del record["sdk_version"]  # captured before the app's SYNC_ACK told the version
+    a.ring("v1"); a.end("v1", "MISSED", at=a.now + 9_000)
+    db.load(log)
+    call = db.calls()["v1"]
+    assert (call["sdk_version"], call["sdk_version_raw"]) == ("0.9.7", "0.9.7-beta.0")
+    assert db.sql("SELECT e.sdk_version, n.sdk_version, n.sdk_version_raw FROM events e JOIN instances n "
+                  "USING (instance) WHERE e.type = 'SYNC'") == [(None, "0.9.7", "0.9.7-beta.0")]
+    with connect_reader(db.path) as con:
+        found = con.execute(FILTERED_CALLS_SQL, Filters(DAY, DAY, sdk_versions=("0.9.7",)).params()).fetchall()
+    assert len(found) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.format import MISSING
+from analytics.metrics import RATE_LABELS
 from tests.test_app import DATA, app_on, metric
 from ui import strings
 
@@ -39,15 +40,15 @@ def test_each_page_draws_and_follows_the_filters_in_the_url(fixture_db):
         at = page(fixture_db, path, **DAY)
         assert at.get("plotly_chart") or at.dataframe, path
     # Caller ID: 2 of the 3 inbound calls with a reply matched; outbound calls get none.
-    assert metric(page(fixture_db, "pages/analytics/engagements.py", **DAY), "Caller-ID match rate") == "66.7%"
+    assert metric(page(fixture_db, "pages/analytics/engagements.py", **DAY), RATE_LABELS["caller_id_match_rate"]) == "66.7%"
     assert metric(page(fixture_db, "pages/analytics/engagements.py", dir="outbound", **DAY),
-                  "Caller-ID match rate") == MISSING
+                  RATE_LABELS["caller_id_match_rate"]) == MISSING
     # 1 of 4 calls rang in two instances; instances ignore the direction filter, calls follow it.
     at = page(fixture_db, "pages/analytics/iframes.py", **DAY)
-    assert metric(at, "Rang in several instances") == "25.0%"
+    assert metric(at, "Rang in several instances (all calls)") == "25.0%"
     instances = metric(at, "SDK instances")
     at = page(fixture_db, "pages/analytics/iframes.py", dir="outbound", **DAY)
-    assert metric(at, "Rang in several instances") == "0.0%" and metric(at, "SDK instances") == instances
+    assert metric(at, "Rang in several instances (all calls)") == "0.0%" and metric(at, "SDK instances") == instances
     # The funnel starts with every call of the direction.
     steps = page(fixture_db, "pages/analytics/funnel.py", **DAY).dataframe[0].value
     assert steps["passed"].iloc[0] == 3

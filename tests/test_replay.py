@@ -255,7 +255,7 @@ def test_tags_and_notes_survive_reimports(db):
     assert notes["note"].tolist() == ["Dropped at 10:42 per the ticket"] and notes["author"].tolist() == ["ana"]
     annotations.remove_tag(db.path, "t1", "sdk-bug")
     assert annotations.annotated_calls(db.path).to_dict("records")[0]["tags"].tolist() == ["beta-feedback"]
-    assert annotations.notes_path(db.path).name == "callscope.notes.duckdb"
+    assert annotations.notes_path(db.path) == db.folder / "callscope" / "notes.duckdb"  # inside the store
     with pytest.raises(annotations.BadAnnotation):
         annotations.add_tag(db.path, "t1", "no spaces; or punctuation!")
     with pytest.raises(annotations.BadAnnotation):
@@ -317,13 +317,6 @@ def test_timeline_for_a_2000_message_call_stays_light(db):
     assert states(trace)[-1].phase == "completed"
 
 
-def test_analytics_and_the_figure_import_without_streamlit():
-    code = ("import sys, analytics.replay, analytics.replay.diagnosis, analytics.replay.compare, analytics.annotations, "
-            "analytics.replay.trace, bench.replay, analytics.figures.timeline; print('streamlit' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
 # The page (streamlit.testing) ----------------------------------------------------------------------------------
 
 def replay_page(db_path: Path, **params: str) -> AppTest:
@@ -380,11 +373,28 @@ def test_page_finder_unknown_call_and_empty_state(support_db):
     assert strings.REPLAY_NOT_FOUND.format(call_id="nope") in [w.value for w in missing.warning]
 
 
+def test_page_opens_a_call_by_the_start_of_its_id_and_lists_candidates_when_several_match(support_db):
+    at = replay_page(support_db.path, call="c-dr")       # unique: the call opens, the URL names it whole
+    assert not at.exception
+    assert at.query_params["call"] == "c-drop" and "The call dropped: its iframe went away mid-call" in texts(at)
+    at = replay_page(support_db.path, call="c-")         # several: listed, newest first, none opened
+    assert not at.exception
+    listed = at.dataframe[0].value["external_call_id"].tolist()
+    assert len(listed) > 1 and all(c.startswith("c-") for c in listed) and "c-drop" in listed
+    assert strings.REPLAY_AMBIGUOUS.format(call_id="c-", n=len(listed), more="") in [w.value for w in at.warning]
+    assert at.query_params["call"] == "c-" and not at.get("plotly_chart")
+
+
 def test_page_tags_notes_compare_and_share(support_db):
     at = replay_page(support_db.path, call="c-fail")
     assert not at.exception
     assert "HubSpot could not create the call's engagement" in texts(at)
+    assert "Compared with" not in texts(at)  # the lower tabs run only when opened: notes first
+    at.session_state["replay_tab"] = strings.REPLAY_COMPARE
+    at.run()
     assert "Compared with [c-ok" in texts(at)
+    at.session_state["replay_tab"] = strings.REPLAY_NOTES
+    at.run()
     at.multiselect(key="replay_tags_c-fail").select("app-bug").run()
     assert annotations.tags_for(support_db.path, ["c-fail"]) == {"c-fail": ["app-bug"]}
     at.text_area(key="replay_note_text").input("Engagement creation hit the rate limit")
@@ -392,6 +402,8 @@ def test_page_tags_notes_compare_and_share(support_db):
     notes = annotations.notes_for(support_db.path, "c-fail")
     assert notes["note"].tolist() == ["Engagement creation hit the rate limit"]
     assert not at.exception
+    at.session_state["replay_tab"] = strings.REPLAY_SHARE
+    at.run()
     summary = next(c.value for c in at.code if c.value.startswith("Call c-fail"))
     assert "Diagnosis (most severe first)" in summary and "status code 429" in summary
     assert {b.label for b in at.get("download_button")} >= {strings.REPLAY_DOWNLOAD_LOG}

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from analytics import iframes, metrics
 from analytics.db import connect_reader, frame
 from analytics.filters import Filters
+from analytics.metrics import RATE_LABELS
 from analytics.report import strings as s
 from analytics.report.build import CURRENT, PREVIOUS, build_report, report_filters
 from analytics.report.render import blocks, to_csv, to_html, to_markdown
@@ -115,14 +116,14 @@ def kpis(**changes) -> dict:
 
 def test_a_rate_that_went_up_is_worse_when_lower_is_better():
     text = summarize(kpis(miss_rate=0.30), kpis(), days=7)
-    assert s.SUM_WORSE.format(items="miss rate 25.0% → 30.0% (+5.0 pp)") in text
+    assert s.SUM_WORSE.format(items="miss rate (inbound) 25.0% → 30.0% (+5.0 pp)") in text
     assert not any(line.startswith("What improved") for line in text)
-    assert text[-1] == s.SUM_BIGGEST_WORSE.format(item="miss rate 25.0% → 30.0% (+5.0 pp)")
+    assert text[-1] == s.SUM_BIGGEST_WORSE.format(item="miss rate (inbound) 25.0% → 30.0% (+5.0 pp)")
 
 
 def test_a_rate_that_went_up_improved_when_higher_is_better():
     text = summarize(kpis(answer_rate=0.75), kpis(), days=7)
-    assert s.SUM_IMPROVED.format(items="answer rate 70.0% → 75.0% (+5.0 pp)") in text
+    assert s.SUM_IMPROVED.format(items="answer rate (inbound) 70.0% → 75.0% (+5.0 pp)") in text
     assert not any(line.startswith("What got worse") for line in text)
 
 
@@ -288,10 +289,19 @@ def test_page_previews_the_report_and_offers_three_downloads(demo_db):
     assert len(at.get("plotly_chart")) == sum(b.kind == "chart" for b in blocks(report))
     # The same tiles as the Overview page, to the digit.
     overview = page_on(demo_db, WEEK, "pages/analytics/overview.py")
-    for label in ("Answer rate", "Miss rate"):
+    for label in (RATE_LABELS["answer_rate"], RATE_LABELS["miss_rate"]):
         assert next(m.value for m in at.metric if m.label == label) == \
                next(m.value for m in overview.metric if m.label == label)
     assert 'st.Page("pages/analytics/beta_report.py"' in (REPO / "app.py").read_text()
+
+
+def test_page_sets_the_address_the_downloaded_files_link_replays_to(demo_db):
+    at = page_on(demo_db, WEEK)
+    assert at.text_input(key="report_base_url").value == ""  # no browser here: the address a browser used, else none
+    assert s.LINKS_TO.format(example="replay?call=…") in [c.value for c in at.caption]
+    at.text_input(key="report_base_url").input("https://callscope.example.com/").run()
+    assert not at.exception
+    assert s.LINKS_TO.format(example="https://callscope.example.com/replay?call=…") in [c.value for c in at.caption]
 
 
 def test_page_with_no_calls_says_so(demo_db):

@@ -1,6 +1,9 @@
-"""Cached data access for pages. One reader connection per snapshot generation; results cached per query.
+"""Cached data access for pages. One reader connection per published generation; results cached per query.
 
-Caches are keyed on the snapshot generation, so a new import (a new snapshot) invalidates them at once. `run`
+Caches are keyed on the store's generation (its manifest), so a new import invalidates them at once: the next
+page load opens a connection on the new manifest's files (`analytics.db.connect_reader` reads the manifest anew)
+and drops the previous generation's connection, which closes when the last query still running on it has
+finished (its files stay on disk for the writer's grace period). `run`
 gives a DataFrame (tables, charts), `rows` plain dicts (the replay builds its trace from them); both run the
 statement through `analytics.db`, parameters bound.
 """
@@ -27,13 +30,13 @@ def generation() -> tuple[int, int] | None:
     return db.snapshot_generation(db_path())
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _connection(path: str, gen: tuple[int, int]) -> duckdb.DuckDBPyConnection:
     return db.connect_reader(Path(path))
 
 
 def _on_cursor(path: str, gen: tuple[int, int], read, sql: str, params: tuple):
-    con = _connection(path, gen).cursor()
+    con = db.cursor(_connection(path, gen))
     try:
         return read(con, sql, **dict(params))
     finally:
@@ -64,3 +67,11 @@ def rows(sql: str, **params: object) -> list[dict[str, Any]]:
     if gen is None:
         return []
     return _rows(str(db_path()), gen, sql, tuple(sorted(params.items())))
+
+
+def warm(path: Path, *statements: str) -> None:
+    """Open `path`'s snapshot and cache `statements` (without parameters) before any session asks for them: what
+    the server's start does, so its first session does not wait for the connection."""
+    gen = db.snapshot_generation(path)
+    for sql in statements if gen is not None else ():
+        _rows(str(path), gen, sql, ())

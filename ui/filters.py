@@ -1,7 +1,8 @@
 """The one filter bar, drawn once by app.py in the sidebar and mirrored into the URL's query string.
 
 Every view is a link: `?from=2025-11-01&to=2025-11-25&portal=4455123,2210987&app=…&dir=inbound&sdk=0.9.7&tz=…`.
-Pages read the current `Filters` with `current()`.
+Pages the filters do not apply to (the replay, Live) go without the bar. A link whose period cannot be shown (not a day, outside FIRST_DAY..LAST_DAY, ending before it starts) gets the
+default period and a warning saying why. Pages read the current `Filters` with `current()`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from analytics.filters import DIRECTIONS, FILTER_OPTIONS_SQL, Filters
+from analytics.filters import DIRECTIONS, FILTER_OPTIONS_SQL, FIRST_DAY, LAST_DAY, Filters, check_period, parse_day
+from analytics.format import md_escape
+from ingest.errors import CallscopeError
 from ui import strings
 from ui.data import rows
 
@@ -24,18 +27,32 @@ def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(",") if v]
 
 
+def _period_from_query(last_call: date | None) -> tuple[date, date]:
+    """`?from=` and `?to=` when both are given and make a period that can be shown, else the DEFAULT_DAYS up to the
+    last call (a warning says what was wrong with the link's)."""
+    last = min(max(last_call or date.today(), FIRST_DAY + timedelta(days=DEFAULT_DAYS - 1)), LAST_DAY)
+    default = (last - timedelta(days=DEFAULT_DAYS - 1), last)
+    given = {name: st.query_params.get(name, "") for name in ("from", "to")}
+    try:
+        days = [parse_day(text, name) for name, text in given.items() if text]
+        return check_period(*days) if len(days) == 2 else default
+    except CallscopeError as exc:
+        st.warning(strings.BAD_PERIOD.format(error=md_escape(exc.message), days=DEFAULT_DAYS))
+        return default
+
+
 def _from_query(options: dict) -> None:
-    """Seed the widgets from the URL once per session (later the widgets are the truth)."""
+    """Seed the widgets from the URL once per session (later the widgets are the truth); after a page without the
+    bar (Streamlit forgets a widget that a run did not draw), from the filters they last said."""
     if st.session_state.get("_filters_seeded"):
+        if "f_period" not in st.session_state and _KEY in st.session_state:
+            f = st.session_state[_KEY]
+            st.session_state.update(f_period=(f.start, f.end), f_portals=list(f.portals), f_apps=list(f.apps),
+                                    f_dirs=list(f.directions), f_sdks=list(f.sdk_versions), f_tz=f.tz)
         return
     q = st.query_params
-    last = options["last_call"].date() if options["last_call"] is not None else date.today()
-    try:
-        start = date.fromisoformat(q.get("from", ""))
-        end = date.fromisoformat(q.get("to", ""))
-    except ValueError:
-        end, start = last, last - timedelta(days=DEFAULT_DAYS - 1)
-    st.session_state.f_period = (start, end)
+    st.session_state.f_period = _period_from_query(
+        options["last_call"].date() if options["last_call"] is not None else None)
     st.session_state.f_portals = [int(p) for p in _split(q.get("portal")) if p.isdigit() and int(p) in options["portals"]]
     st.session_state.f_apps = [a for a in _split(q.get("app")) if a in options["apps"]]
     st.session_state.f_dirs = [d for d in _split(q.get("dir")) if d in DIRECTIONS]
@@ -63,7 +80,8 @@ def filter_bar() -> Filters | None:
     _from_query(options)
     with st.sidebar:
         st.header(strings.FILTERS)
-        period = st.date_input(strings.PERIOD, key="f_period", help=strings.PERIOD_HELP)
+        period = st.date_input(strings.PERIOD, key="f_period", help=strings.PERIOD_HELP, min_value=FIRST_DAY,
+                               max_value=LAST_DAY)
         portals = st.multiselect(strings.PORTALS, options["portals"], key="f_portals", placeholder=strings.ANY)
         apps = st.multiselect(strings.APPS, options["apps"], key="f_apps", placeholder=strings.ANY)
         dirs = st.multiselect(strings.DIRECTIONS, list(DIRECTIONS), key="f_dirs", placeholder=strings.ANY)

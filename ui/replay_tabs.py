@@ -7,13 +7,14 @@ import streamlit as st
 
 from analytics import annotations
 from analytics.figures.timeline import DIRECTION_WORDS
-from analytics.format import offset, shown
+from analytics.format import md_error, md_escape, offset, shown
 from analytics.replay import compare
 from analytics.replay import load as replay
 from ingest.errors import CallscopeError
 from ui import strings
 from ui.data import db_path
 from ui.replay_view import Analysis, analyse, healthy_call_id, set_step, share_url
+from ui.tables import replay_url
 
 STATUS_WORDS = {"same": "same", "missing": "MISSING", "extra": "EXTRA", "out of order": "OUT OF ORDER"}
 
@@ -30,15 +31,16 @@ def compare_tab(view: Analysis) -> None:
     healthy_id = healthy_call_id(trace.call_id)
     healthy = analyse(healthy_id) if healthy_id else None
     if healthy is None:
-        st.info(strings.REPLAY_COMPARE_NONE.format(direction=trace.direction))
+        st.info(strings.REPLAY_COMPARE_NONE.format(direction=md_escape(trace.direction)))
         return
     h = healthy.trace.call
     why = ("your pick" if st.query_params.get("healthy") else
            f"{shown(h.get('direction'))}, portal {shown(h.get('portal_id'))}, SDK {shown(h.get('sdk_version'))}, "
            f"{shown(h.get('outcome'))}")
-    st.markdown(strings.REPLAY_COMPARE_PICKED.format(call_id=healthy.trace.call_id, why=why))
+    st.markdown(strings.REPLAY_COMPARE_PICKED.format(call_id=md_escape(healthy.trace.call_id),
+                                                     url=replay_url(healthy.trace.call_id), why=md_escape(why)))
     steps = compare.align(trace, healthy.trace)
-    st.markdown(compare.summary(steps))
+    st.markdown(md_escape(compare.summary(steps)))  # names message types, which come from the log
     table = pd.DataFrame({
         "status": [STATUS_WORDS[s.status] + (" (other tab)" if s.other_tab else "") for s in steps],
         "message": [s.type for s in steps],
@@ -67,7 +69,7 @@ def notes_tab(view: Analysis) -> None:
         in_use = annotations.all_tags(path)
         notes = annotations.notes_for(path, call_id)
     except CallscopeError as exc:
-        st.error(str(exc))
+        st.error(md_error(exc))
         return
     options = sorted(set(annotations.SUGGESTED_TAGS) | set(in_use["tag"] if not in_use.empty else []) | set(tags))
     key = f"replay_tags_{call_id}"
@@ -76,7 +78,8 @@ def notes_tab(view: Analysis) -> None:
     if st.session_state.get("replay_notes_error"):
         st.error(st.session_state.pop("replay_notes_error"))
     for row in notes.itertuples() if not notes.empty else ():
-        st.markdown(f"> {row.note}\n\n— {row.author or 'someone'}, {row.created_at:%Y-%m-%d %H:%M} UTC")
+        st.markdown(f"> {md_escape(row.note, lines=True)}\n\n— {md_escape(row.author or 'someone')}, "
+                    f"{row.created_at:%Y-%m-%d %H:%M} UTC")
     if notes.empty:
         st.caption(strings.REPLAY_NO_NOTES)
     with st.form(f"replay_note_{call_id}", clear_on_submit=True):
@@ -88,7 +91,7 @@ def notes_tab(view: Analysis) -> None:
                 annotations.add_note(path, call_id, note, author)
                 st.rerun()
             except CallscopeError as exc:
-                st.error(str(exc))
+                st.error(md_error(exc))
 
 
 def _save_tags(key: str, call_id: str, before: list[str]) -> None:
@@ -102,7 +105,7 @@ def _save_tags(key: str, call_id: str, before: list[str]) -> None:
             if tag not in chosen:
                 annotations.remove_tag(db_path(), call_id, tag)
     except CallscopeError as exc:
-        st.session_state["replay_notes_error"] = str(exc)
+        st.session_state["replay_notes_error"] = md_error(exc)
 
 
 def share_tab(view: Analysis) -> None:

@@ -10,18 +10,21 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 
+from analytics.explorer import CALL_ID_PREFIX_SQL
 from analytics.replay import compare
 from analytics.replay import load as replay
 from analytics.replay.diagnosis import Finding, diagnose
 from analytics.replay.trace import CallState, CallTrace, Pair, pair_replies, phases, states
-from ui.data import RESULT_TTL_S, db_path, generation, rows
+from ui.data import RESULT_TTL_S, db_path, generation, rows, run
 
 PLAY_STEP_S = 0.8
 TIMELINE_KEY = "replay_timeline"
 PLAY_KEY = "replay_play"
 VIEW_PARAMS = ("call", "step", "time", "healthy")
+PREFIX_CANDIDATES = 50
 
 
 @dataclass
@@ -58,6 +61,20 @@ def _analyse(path: str, gen: tuple[int, int], call_id: str) -> Analysis | None:
 def analyse(call_id: str) -> Analysis | None:
     gen = generation()
     return _analyse(str(db_path()), gen, call_id) if gen is not None else None
+
+
+def resolve(call_id: str) -> tuple[Analysis | None, pd.DataFrame]:
+    """The call a link names: its analysis when the id is a call's or the start of exactly one call's (the URL then
+    names the whole id); else None and the candidates, newest first (none: no call has such an id)."""
+    view = analyse(call_id)
+    if view is not None:
+        return view, pd.DataFrame()
+    candidates = run(CALL_ID_PREFIX_SQL, prefix=call_id, limit=PREFIX_CANDIDATES)
+    if len(candidates) != 1:
+        return None, candidates
+    full_id = str(candidates["external_call_id"].iloc[0])
+    st.query_params["call"] = full_id
+    return analyse(full_id), pd.DataFrame()
 
 
 @st.cache_data(ttl=RESULT_TTL_S, max_entries=32, show_spinner=False)

@@ -10,12 +10,15 @@ from plotly.subplots import make_subplots
 
 from analytics.figures.style import OUTCOME_COLORS, layout
 from analytics.format import count, missing, percent
+from analytics.iframes import USES_CALLING_WINDOW
+from analytics.metrics import MIN_CALLS_FOR_RATE
 
 LOCATION_COLORS = {"remote": "#4a90d9", "widget": "#e8a33d", "window": "#2e9e5b", "(unknown)": "#9aa5b1"}
 CALLER_ID_COLORS = {"matched contact": "#2e9e5b", "matched company": "#7fc8a0", "no match": "#9aa5b1",
                     "failed": "#d64545"}
-CALLING_WINDOW_COLORS = {"calling window": "#2e9e5b", "no calling window": "#4a90d9", "(unknown)": "#9aa5b1"}
+CALLING_WINDOW_COLORS = {"uses a calling window": "#2e9e5b", "no calling window": "#4a90d9", "(unknown)": "#9aa5b1"}
 PASSED, LOST = "#4a90d9", "rgba(214,69,69,0.55)"
+PASSED_OPTIONAL, SKIPPED = "rgba(74,144,217,0.45)", "rgba(154,165,177,0.35)"
 
 
 def _rate_axis(fig: go.Figure, title: str) -> None:
@@ -54,8 +57,10 @@ def engagement_trend(trend: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
         fig.add_bar(x=trend["bucket"], y=values, name=f"engagement {name}", marker_color=color,
                     customdata=_keys([name] * len(trend), buckets), secondary_y=False,
                     hovertemplate=f"%{{y:,}} calls, engagement {name}<extra></extra>")
-    fig.add_scatter(x=trend["bucket"], y=trend["engagement_failure_rate"] * 100, name="failure rate",
-                    mode="lines+markers", line=dict(width=2, color="#7b3fbf"), secondary_y=True,
+    sparse = trend["engagement_replied"] < MIN_CALLS_FOR_RATE  # as the Overview's rates: a gap, not noise
+    fig.add_scatter(x=trend["bucket"], y=(trend["engagement_failure_rate"] * 100).mask(sparse), name="failure rate",
+                    mode="lines+markers", line=dict(width=2, color="#7b3fbf"), secondary_y=True, connectgaps=False,
+                    customdata=_keys(["failed"] * len(trend), buckets),  # a click lists the failed calls
                     hovertemplate="failure rate %{y:.1f}%<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest")  # a click picks the segment under the pointer
     _time_axis(fig, bucket, tz)
@@ -91,7 +96,7 @@ def latency_boxes(frame: pd.DataFrame, key: str, prefix: str, axis_title: str, k
         x=[f"{k}<br>n={count(n)}" for k, n in zip(shown[key], shown["timed"], strict=True)], q1=shown[f"{prefix}_p25_ms"],
         median=shown[f"{prefix}_median_ms"],
         q3=shown[f"{prefix}_p75_ms"], lowerfence=shown[f"{prefix}_p5_ms"], upperfence=shown[f"{prefix}_p95_ms"],
-        marker_color=color, name=axis_title, showlegend=False, hoverinfo="y"))
+        marker_color=color, name=axis_title, showlegend=False, hoverinfo="y", yhoverformat=",.0f"))
     fig.update_xaxes(title_text=key_title, type="category")
     fig.update_yaxes(title_text=axis_title, rangemode="tozero")
     fig.update_layout(hovermode="closest")
@@ -99,40 +104,58 @@ def latency_boxes(frame: pd.DataFrame, key: str, prefix: str, axis_title: str, k
 
 
 def locations_trend(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
-    """Instances per bucket by iframe location (stacked), the calling-window share of instances as a line."""
+    """Calls per bucket by the iframe locations they rang in (stacked); the share of calls whose app uses a calling
+    window as a line."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for location, rows in frame.groupby("location", sort=True):
-        fig.add_bar(x=rows["bucket"], y=rows["instances"], name=location, marker_color=LOCATION_COLORS.get(location),
-                    customdata=_keys([location] * len(rows), rows["bucket"].astype(str)), secondary_y=False,
-                    hovertemplate="%{y:,} " + location + " instances<extra></extra>")
-    share = frame.groupby("bucket", as_index=False)[["calling_window", "calling_window_known"]].sum()
-    fig.add_scatter(x=share["bucket"], y=share["calling_window"] / share["calling_window_known"] * 100,
-                    name="calling window (% of instances)", mode="lines+markers", secondary_y=True,
-                    line=dict(width=2, color="#7b3fbf"), hovertemplate="calling window %{y:.1f}%<extra></extra>")
+        fig.add_bar(x=rows["bucket"], y=rows["calls"], name=location, marker_color=location_color(location),
+                    customdata=_keys([location] * len(rows), rows["bucket"].astype(str), ["location"] * len(rows)),
+                    secondary_y=False, hovertemplate="%{y:,} calls rang in " + location + "<extra></extra>")
+    share = frame.groupby("bucket", as_index=False)[["calls", "calling_window", "calling_window_known"]].sum()
+    sparse = share["calls"] < MIN_CALLS_FOR_RATE
+    fig.add_scatter(x=share["bucket"], y=(share["calling_window"] / share["calling_window_known"] * 100).mask(sparse),
+                    name="app uses a calling window (% of calls)", mode="lines+markers", secondary_y=True,
+                    line=dict(width=2, color="#7b3fbf"), connectgaps=False,  # a click lists those calls
+                    customdata=_keys([USES_CALLING_WINDOW] * len(share), share["bucket"].astype(str),
+                                     ["calling_window"] * len(share)),
+                    hovertemplate="app uses a calling window: %{y:.1f}% of calls<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest")  # a click picks the segment under the pointer
     _time_axis(fig, bucket, tz)
-    fig.update_yaxes(title_text="SDK instances (count)", secondary_y=False)
-    _rate_axis(fig, "calling window (% of instances)")
+    fig.update_yaxes(title_text="calls (count)", secondary_y=False)
+    _rate_axis(fig, "app uses a calling window (% of calls)")
     return layout(fig, legend_above=True)
 
 
 def locations_by_portal(frame: pd.DataFrame) -> go.Figure:
-    """Instances per portal by iframe location (stacked horizontal bars)."""
+    """Calls per portal by the iframe locations they rang in (stacked horizontal bars), each portal labelled with
+    whether its app uses a calling window."""
     fig = go.Figure()
     for location, rows in frame.groupby("location", sort=True):
-        fig.add_bar(y=rows["portal"], x=rows["instances"], name=location, orientation="h",
-                    marker_color=LOCATION_COLORS.get(location),
-                    customdata=_keys(rows["portal"], [location] * len(rows)),
-                    hovertemplate="%{y}: %{x:,} " + location + " instances<extra></extra>")
-    totals = frame.groupby("portal", as_index=False)[["instances", "calling_window", "calling_window_known"]].sum()
+        fig.add_bar(y=rows["portal"], x=rows["calls"], name=location, orientation="h",
+                    marker_color=location_color(location), customdata=_keys(rows["portal"], [location] * len(rows)),
+                    hovertemplate="portal %{y}: %{x:,} calls rang in " + location + "<extra></extra>")
+    totals = frame.groupby("portal", as_index=False)[["calls", "calling_window", "calling_window_known"]].sum()
     share = totals["calling_window"] / totals["calling_window_known"].where(totals["calling_window_known"] > 0)
-    fig.add_scatter(y=totals["portal"], x=totals["instances"], mode="text", showlegend=False, hoverinfo="skip",
-                    text=["" if missing(v) else f"  calling window {percent(v)}" for v in share],
-                    textposition="middle right")
+    fig.add_scatter(y=totals["portal"], x=totals["calls"], mode="text", showlegend=False, hoverinfo="skip",
+                    text=[f"  {calling_window_words(v)}" for v in share], textposition="middle right")
     fig.update_layout(barmode="stack", hovermode="closest")
-    fig.update_xaxes(title_text="SDK instances (count)", range=[0, totals["instances"].max() * 2.0])
+    fig.update_xaxes(title_text="calls (count)", range=[0, totals["calls"].max() * 1.9])
     fig.update_yaxes(title_text="portal", type="category", autorange="reversed")
     return layout(fig, height=max(300, 80 + 36 * frame["portal"].nunique()), legend_above=True)
+
+
+def location_color(location: str) -> str:
+    """A location's colour; a call that rang in several locations (`remote + window`) gets its own."""
+    return LOCATION_COLORS.get(location, "#7b3fbf" if " + " in location else "#9aa5b1")
+
+
+def calling_window_words(share: float | None) -> str:
+    """Whether a group's calls came from an app that uses a calling window, in words."""
+    if missing(share):
+        return ""
+    if share == 1:
+        return "uses a calling window"
+    return "no calling window" if share == 0 else f"uses a calling window: {percent(share)} of calls"
 
 
 def ringing(frame: pd.DataFrame, outcomes: tuple[str, ...]) -> go.Figure:
@@ -197,6 +220,7 @@ def availability(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
                                 ("users_unavailable", "users who went unavailable", "#7b3fbf")):
         fig.add_scatter(x=frame["bucket"], y=frame[column], name=name, mode="lines+markers",
                         line=dict(width=2, color=color), secondary_y=True,
+                        customdata=_keys(["unavailable"] * len(frame), frame["bucket"].astype(str)),  # the day's calls
                         hovertemplate="%{y:,} " + name + "<extra></extra>")
     fig.update_layout(hovermode="closest")
     _time_axis(fig, bucket, tz)
@@ -206,22 +230,28 @@ def availability(frame: pd.DataFrame, bucket: str, tz: str) -> go.Figure:
 
 
 def funnel(steps: pd.DataFrame, direction: str) -> go.Figure:
-    """Each step as a bar: calls that passed it, and the calls lost there stacked after them."""
+    """Each step as a bar: calls that passed it, and the calls lost there stacked after them. An optional step
+    (`steps.optional`) is drawn apart: lighter, and the calls that skipped it grey, since they are not lost."""
     fig = go.Figure()
     labels = [f"{n}. {label}" for n, label in zip(steps["step"], steps["label"], strict=True)]
-    conversion = [percent(c) for c in steps["conversion"]]
-    fig.add_bar(y=labels, x=steps["passed"], name="passed", orientation="h", marker_color=PASSED,
-                customdata=_keys(steps["step"], ["passed"] * len(steps), conversion),
-                text=[f"{count(p)} ({c})" for p, c in zip(steps["passed"], conversion, strict=True)], textposition="inside",
-                insidetextanchor="start",
-                hovertemplate="%{y}: %{x:,} " + direction + " calls passed (%{customdata[2]} of the step before)"
-                              "<extra></extra>")
-    fig.add_bar(y=labels, x=steps["lost"], name="lost at this step", orientation="h", marker_color=LOST,
-                customdata=_keys(steps["step"], ["lost"] * len(steps), conversion),
-                hovertemplate="%{y}: %{x:,} calls lost here<extra></extra>")
+    optional = steps["optional"].astype(bool).tolist()
+    traces = (("passed", "passed", PASSED, "passed", False), ("lost", "lost at this step", LOST, "lost", False),
+              ("passed", "passed (optional step)", PASSED_OPTIONAL, "passed", True),
+              ("lost", "skipped the optional step", SKIPPED, "skipped", True))
+    for column, name, color, verb, is_optional in traces:
+        keep = [o == is_optional for o in optional]
+        if not any(keep):
+            continue
+        rows = steps[keep]
+        text = [f"{count(p)} ({percent(c)})" for p, c in zip(rows["passed"], rows["conversion"], strict=True)] \
+            if column == "passed" else None
+        fig.add_bar(y=[lab for lab, k in zip(labels, keep, strict=True) if k], x=rows[column], name=name,
+                    orientation="h", marker_color=color, text=text, textposition="inside", insidetextanchor="start",
+                    customdata=_keys(rows["step"], [column] * len(rows)),
+                    hovertemplate="%{y}: %{x:,} " + direction + " calls " + verb + "<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest")
     fig.update_xaxes(title_text=f"{direction} calls (count)")
-    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=labels)
     return layout(fig, height=400, legend_above=True)
 
 

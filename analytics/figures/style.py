@@ -6,14 +6,15 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analytics.metrics import MIN_CALLS_FOR_RATE, RATE_CALLS
+from ingest.calls import OUTCOMES
+
 OUTCOME_COLORS = {"answered": "#2e9e5b", "missed": "#e8a33d", "unanswered": "#9aa5b1", "failed": "#d64545",
-                  "dropped": "#7b3fbf", "in_progress": "#4a90d9"}
+                  "dropped": "#7b3fbf", "never_ended": "#c9a227", "in_progress": "#4a90d9"}
 # The same colours by the names Streamlit's markdown takes (`:violet-badge[dropped]`), which accepts no hex.
 NAMED_COLORS = {"#2e9e5b": "green", "#e8a33d": "orange", "#9aa5b1": "gray", "#d64545": "red", "#7b3fbf": "violet",
-                "#4a90d9": "blue"}
+                "#c9a227": "yellow", "#4a90d9": "blue"}
 OUTCOME_BADGES = {outcome: NAMED_COLORS[color] for outcome, color in OUTCOME_COLORS.items()}
-
-MIN_CALLS_FOR_RATE = 10
 
 
 def layout(fig: go.Figure, *, height: int = 380, legend_above: bool = False) -> go.Figure:
@@ -33,13 +34,20 @@ def layout(fig: go.Figure, *, height: int = 380, legend_above: bool = False) -> 
 def outcome_trend(trend: pd.DataFrame, bucket: str, tz: str, rates: dict[str, str]) -> go.Figure:
     """Stacked calls per bucket by outcome, with rates as lines on a second axis."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for outcome in ("answered", "missed", "unanswered", "failed", "dropped"):
-        fig.add_bar(x=trend["bucket"], y=trend[outcome], name=outcome, marker_color=OUTCOME_COLORS[outcome],
-                    customdata=[outcome] * len(trend), secondary_y=False)
+    for outcome in OUTCOMES:  # every outcome the trend counts, in the order the SDK's lifecycle ends them
+        if outcome in trend and trend[outcome].any():
+            fig.add_bar(x=trend["bucket"], y=trend[outcome], name=outcome.replace("_", " "),
+                        marker_color=OUTCOME_COLORS[outcome],
+                        customdata=[[outcome, str(b), None] for b in trend["bucket"]],
+                        secondary_y=False,
+                        hovertemplate="%{y:,} " + outcome.replace("_", " ") + " calls<extra></extra>")
     sparse = trend["calls"] < MIN_CALLS_FOR_RATE  # a rate over 3 calls is noise, not a trend: leave a gap
-    for column, label in rates.items():
+    for column, label in rates.items():  # a click on a rate lists the calls its numerator counts that day
+        outcome, direction = RATE_CALLS[column]
         fig.add_scatter(x=trend["bucket"], y=(trend[column] * 100).mask(sparse), name=label, mode="lines+markers",
-                        secondary_y=True, line=dict(width=2), connectgaps=False)
+                        secondary_y=True, line=dict(width=2), connectgaps=False,
+                        customdata=[[outcome, str(b), direction] for b in trend["bucket"]],
+                        hovertemplate=label + " %{y:.1f}%<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest")  # a click picks the segment under the pointer
     fig.update_xaxes(title_text=f"{bucket} ({tz})")
     fig.update_yaxes(title_text="calls (count)", secondary_y=False)

@@ -148,7 +148,8 @@ def build_figure(trace: CallTrace, pairs: list[Pair], phases: list[tuple[str, in
         _ring(fig, axis.x(msgs[selected].ts_ms), y(msgs[selected]))
     n = max(len(lanes), 1)
     fig.update_layout(
-        height=min(900, 190 + 105 * n), margin=dict(l=10, r=10, t=40, b=10), hovermode="closest",
+        # The x-axis title sits under the range slider: the bottom margin keeps room for it.
+        height=min(900, 210 + 105 * n), margin=dict(l=10, r=10, t=40, b=44), hovermode="closest",
         legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, font=dict(size=10.5), itemsizing="constant"),
         clickmode="event+select",
         dragmode="zoom", plot_bgcolor="white", uirevision=trace.call_id)

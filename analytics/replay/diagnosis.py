@@ -8,9 +8,11 @@ trace index; the first is where the page jumps. A healthy call gets no findings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from analytics.format import duration, offset, plural
+from analytics.replay import outcome_rules
+from analytics.replay.finding import Finding
+from analytics.replay.finding import quote as _quote
+from analytics.replay.finding import ref as _ref
 from analytics.replay.trace import AVAILABILITY_TYPES, START_TYPES, CallTrace, Message, lane_label, pair_replies
 from ingest import sdk
 
@@ -26,28 +28,12 @@ NEEDS_ENGAGEMENT = ("CALL_ENDED", "CALL_COMPLETED", "FINALIZE_ENGAGEMENT", "PUBL
 FAILURES_WITH_A_RULE = ("CREATE_ENGAGEMENT_FAILED", "UPDATE_ENGAGEMENT_FAILED", "CALLER_ID_MATCH_FAILED")
 
 
-@dataclass(frozen=True)
-class Finding:
-    severity: str                    # critical | error | warning | info
-    code: str                        # the rule's name
-    title: str
-    detail: str
-    advice: str
-    message_indexes: tuple[int, ...]  # trace indexes it rests on; the first is where to look
-
-
-def _ref(call: CallTrace, m: Message) -> str:
-    return f"{m.type} #{m.index + 1} ({offset(call.rel_ms(m.ts_ms))})"
-
-
-def _quote(text: str | None) -> str:
-    return f"“{text}”" if text else "no message"
-
-
 def call_dropped(call: CallTrace) -> list[Finding]:
     """The call never ended (no CALL_ENDED, CALL_COMPLETED or CALL_TRANSFERRED) and the instance carrying it went
     away (calls.py `dropped`): a HubSpot page navigation unloads the calling iframe, and the call with it, unless
-    the call lives in the calling window (SDK issue #21; inbound-calling guide "Prevent dropped calls")."""
+    the call lives in the calling window (SDK issue #21; inbound-calling guide "Prevent dropped calls"). A SYNC
+    handing the re-mounted iframe the call's engagementId, echoed back in INITIALIZED, does not resume it: the
+    guide's own code passes the whole onReady payload to initialized()."""
     if call.call.get("outcome") != "dropped":
         return []
     own = [m for m in call.call_messages if m.direction == "to_hubspot"]
@@ -69,6 +55,11 @@ def call_dropped(call: CallTrace) -> list[Finding]:
     if handed:
         detail += (f" HubSpot handed the call to the reloaded iframe ({_ref(call, handed[0])} carries its "
                    f"engagementId), but the app never resumed it there.")
+        echo = [m for m in call.messages if m.type == "INITIALIZED" and m.instance == handed[0].instance
+                and m.data.get("engagementId") == handed[0].engagement_id]
+        if echo:
+            detail += (f" Its {_ref(call, echo[0])} echoed the engagementId, which proves nothing: the app sent no "
+                       f"call message after it.")
     advice = ("Hold calls in HubSpot's calling window (usesCallingWindow: true) so navigating does not unload them. "
               "When a reloaded iframe gets a SYNC carrying an engagementId (onReady engagementId), restore that call "
               "and keep sending its messages, ending it with CALL_ENDED.")
@@ -374,14 +365,15 @@ def slow_replies(call: CallTrace) -> list[Finding]:
 
 
 RULES = (
-    call_dropped, engagement_creation_failed, engagement_update_failed, never_completed, caller_id_not_matched,
-    navigated_without_match, simultaneous_ringing, answered_before_ring, ended_without_start, completed_before_ended,
-    repeated_start, sent_before_handshake, unavailable_when_rang, sdk_errors, other_failed_replies,
-    unknown_message_types, slow_replies,
+    call_dropped, *outcome_rules.RULES, engagement_creation_failed, engagement_update_failed, never_completed,
+    caller_id_not_matched, navigated_without_match, simultaneous_ringing, answered_before_ring, ended_without_start,
+    completed_before_ended, repeated_start, sent_before_handshake, unavailable_when_rang, sdk_errors,
+    other_failed_replies, unknown_message_types, slow_replies,
 )
 
 
 def diagnose(call: CallTrace) -> list[Finding]:
-    """Every rule's findings, most severe first, then in message order."""
+    """Every rule's findings, most severe first, then in message order. A blank-id message shown with the call but
+    not part of it (an orphan) is context to every rule."""
     findings = [f for rule in RULES for f in rule(call)]
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), min(f.message_indexes, default=0)))

@@ -27,7 +27,7 @@ from typing import Any
 
 from analytics.db import Runner
 from analytics.format import scrub, shown, utc
-from analytics.replay.trace import AVAILABILITY_TYPES, CallTrace, Instance, Message, pair_replies
+from analytics.replay.trace import AVAILABILITY_TYPES, ORPHAN, CallTrace, Instance, Message, pair_replies
 from ingest import sdk
 
 LEAD_MS = 60_000        # context before the call's first message (DIAL_NUMBER, availability, navigation)
@@ -49,7 +49,7 @@ SELECT external_call_id, direction, outcome, portal_id, user_id, app, sdk_versio
        transferred, engagement, engagement_id, engagement_error, caller_id, caller_id_matches, caller_id_error,
        update_engagement_failed, iframe_locations, uses_calling_window, instances, tabs, instances_involved,
        arrived_while_unavailable, time_to_answer_ms, duration_ms, engagement_latency_ms, caller_id_latency_ms,
-       from_number, to_number, messages,
+       from_number, to_number, messages, aliases, foreign_engagements, never_ended_because,
        epoch_ms(started_at) AS started_ms, epoch_ms(answered_at) AS answered_ms, epoch_ms(ended_at) AS ended_ms,
        epoch_ms(completed_at) AS completed_ms, epoch_ms(transferred_at) AS transferred_ms,
        epoch_ms(last_event_at) AS last_event_ms, epoch_ms(went_away_at) AS went_away_ms,
@@ -67,10 +67,10 @@ SELECT instance, epoch_ms(started_at) AS started_ms FROM instances WHERE instanc
 # The call's messages and its instances' context; plus, in the call's window, the iframes that started in the
 # same tabs (a navigation re-mounting one) or with the call's engagementId in their SYNC (HubSpot handing it over).
 TRACE_EVENTS_SQL = """
-WITH tied AS (SELECT event_key, any_value(tied_by) AS tied_by FROM call_messages WHERE call_id = $call_id GROUP BY 1),
+WITH tied AS (SELECT event_key, min(tied_by) AS tied_by FROM call_messages WHERE call_id = $call_id GROUP BY 1),
 candidates AS (
-    -- Light columns only: the whole message is read for the kept rows alone (by rowid, below).
-    SELECT e.rowid AS row_id, e.ts, t.tied_by, list_contains($instances, e.instance) AS own,
+    -- Light columns only: the whole message is read for the kept rows alone (by time and key, below).
+    SELECT e.event_key, e.ts, t.tied_by, list_contains($instances, e.instance) AS own,
            min(e.ts) OVER (PARTITION BY e.instance) AS instance_first_ts,
            max(CASE WHEN list_contains($availability_types, e.type) AND e.ts < $lo THEN e.ts END)
                OVER (PARTITION BY e.instance) AS last_availability_ts
@@ -82,7 +82,7 @@ candidates AS (
            OR (list_contains($unnamed_reply_types, e.type) AND e.engagement_id IS NULL))
 ),
 kept AS (
-    SELECT row_id, tied_by, own FROM candidates
+    SELECT event_key, ts, tied_by, own FROM candidates
     WHERE (own OR instance_first_ts >= $lo)
       AND (tied_by IS NOT NULL
            OR ts >= $lo
@@ -92,7 +92,8 @@ kept AS (
 SELECT epoch_ms(e.ts) AS ts_ms, e.direction, e.instance, e.tab, e.type, e.known_type, e.message_id,
        e.external_call_id, e.engagement_id, e.call_end_status, e.error_message, e.error_type, e.caller_id_matches,
        e.url, e.app, e.sdk_version, e.redacted, e.message, k.tied_by, e.event_key, k.own
-FROM events e JOIN kept k ON e.rowid = k.row_id
+FROM events e JOIN kept k ON e.ts = k.ts AND e.event_key = k.event_key
+WHERE e.ts BETWEEN $span_lo AND $hi
 ORDER BY e.ts, e.load_id, e.line_no
 """
 
@@ -108,7 +109,8 @@ FIND_CALLS_SQL = """
 SELECT external_call_id, started_at, direction, outcome, portal_id, app, sdk_version, engagement_id,
        from_number, to_number, tabs, messages
 FROM calls
-WHERE ($text IS NULL OR starts_with(external_call_id, $text) OR engagement_id = TRY_CAST($text AS BIGINT)
+WHERE ($text IS NULL OR starts_with(external_call_id, $text) OR list_contains(aliases, $text)
+       OR engagement_id = TRY_CAST($text AS BIGINT)
        OR ($digits IS NOT NULL AND (ends_with(from_number, $digits) OR ends_with(to_number, $digits)
             OR (starts_with(from_number, '~') AND ends_with(from_number, right($digits, 4)))
             OR (starts_with(to_number, '~') AND ends_with(to_number, right($digits, 4))))))
@@ -266,7 +268,7 @@ def _message(index: int, row: dict[str, Any]) -> Message:
     """One TRACE_EVENTS_SQL row as a Message: its JSON parsed, tied to the call when call_messages ties it."""
     columns = {k: v for k, v in row.items() if k not in ("message", "tied_by", "own", "known_type", "redacted")}
     message = row["message"]
-    return Message(index=index, in_call=row["tied_by"] is not None, tied_by=row["tied_by"],
+    return Message(index=index, in_call=row["tied_by"] not in (None, ORPHAN), tied_by=row["tied_by"],
                    known_type=bool(row["known_type"]), redacted=bool(row["redacted"]),
                    message=json.loads(message) if isinstance(message, str) else message, **columns)
 

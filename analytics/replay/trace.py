@@ -41,6 +41,9 @@ REPLIES: dict[str, tuple[str, ...]] = {
 REPLY_KIND = {"CREATE_ENGAGEMENT_SUCCEEDED": "engagement", "CREATE_ENGAGEMENT_FAILED": "engagement",
               "ENGAGEMENT_CREATED": "engagement", "CALLER_ID_MATCH_SUCCEEDED": "caller_id",
               "CALLER_ID_MATCH_FAILED": "caller_id"}
+# `call_messages.tied_by` of a blank-id message that belongs to no call and landed beside this one: shown with the
+# call as context (in_call false), never as one of its messages (ingest/derive/messages.py).
+ORPHAN = "orphan"
 START_TYPES = tuple(sdk.CALL_START_TYPES)  # INCOMING_CALL, OUTGOING_CALL_STARTED
 # The user's availability as the app reports it (CallingExtensions.userAvailable / userUnavailable); ingest.sdk has
 # no set of these, so they are named here.

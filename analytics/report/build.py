@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from analytics import annotations, db, metrics
-from analytics.filters import Filters
+from analytics.filters import FILTER_OPTIONS_SQL, Filters, check_period
 from analytics.format import missing, scrub
 from analytics.report import sql as report_sql
 from analytics.report import strings as s
@@ -62,6 +62,7 @@ class Report:
     tag: str = DEFAULT_TAG
     tags_available: bool = False
     include_personal: bool = False
+    previous_captured: bool = True   # capture had started by the previous period's first day (metrics.previous_captured)
 
     def period_label(self, period: str) -> str:
         f = self.filters if period == CURRENT else self.previous
@@ -77,8 +78,7 @@ def report_filters(start: date | None, end: date | None, tz: str = "UTC", *, por
         raise CallscopeError(f"{tz!r} is not a time zone", "Use a name like UTC or Europe/London") from None
     end = end or (today or datetime.now(zone).date()) - timedelta(days=1)
     start = start or end - timedelta(days=6)
-    if start > end:
-        raise CallscopeError(f"the period starts ({start}) after it ends ({end})", "Swap --from and --to")
+    check_period(start, end, ("--from", "--to"))
     return Filters(start=start, end=end, portals=tuple(portals), apps=tuple(apps), sdk_versions=tuple(sdk_versions),
                    directions=tuple(directions), tz=tz)
 
@@ -225,8 +225,9 @@ def build_report(con: duckdb.DuckDBPyConnection, filters: Filters, *, db_path: P
     unknown = _unknown_types(con, periods)
     incidents = _incidents(con, periods, kpis, unknown)
     tagged, tags_available = _tagged(con, filters, db_path, tag, include_personal)
+    captured = metrics.previous_captured(filters, (db.first(con, FILTER_OPTIONS_SQL) or {}).get("first_call"))
     summary = summarize(
-        kpis[CURRENT], kpis[PREVIOUS], days=filters.days,
+        kpis[CURRENT], kpis[PREVIOUS], days=filters.days, captured=captured,
         incidents={r.incident: (r.count, r.count_previous, r.denominator, r.denominator_previous)
                    for r in incidents.itertuples()},
         top_failure=(failures.at[0, "message"], int(failures.at[0, "calls"])) if len(failures) else None)
@@ -238,7 +239,7 @@ def build_report(con: duckdb.DuckDBPyConnection, filters: Filters, *, db_path: P
         iframe_locations=_iframe_locations(con, periods), sdk_versions=_sdk_versions(con, periods),
         failure_messages=failures, incidents=incidents, unknown_types=unknown, tagged=tagged,
         calls=_example_calls(con, filters, incidents, failures, include_personal), summary=summary, tag=tag,
-        tags_available=tags_available, include_personal=include_personal)
+        tags_available=tags_available, include_personal=include_personal, previous_captured=captured)
 
 
 # Long format (the CSV file) ---------------------------------------------------------------------------------------

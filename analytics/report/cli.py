@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
+from analytics.filters import FIRST_DAY, LAST_DAY, parse_day
 from ingest.cli import Command, db_arg, err
 from ingest.errors import CallscopeError
 from ingest.store import connect_reader
@@ -18,10 +18,11 @@ def add(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                             description="Write the beta feedback report for a period and the previous period of equal "
                                         "length: adoption, outcomes, HubSpot-side results, incidents, tagged calls and "
                                         "a written summary. The numbers are the dashboard's for the same filters.")
-    report.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD",
-                        help="first day of the period (default: 6 days before --to)")
-    report.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD",
-                        help="last day of the period, inclusive (default: yesterday in --tz)")
+    report.add_argument("--from", dest="start", metavar="YYYY-MM-DD",
+                        help=f"first day of the period, {FIRST_DAY} at the earliest (default: 6 days before --to)")
+    report.add_argument("--to", dest="end", metavar="YYYY-MM-DD",
+                        help=f"last day of the period, inclusive, {LAST_DAY} at the latest (default: yesterday in "
+                             f"--tz)")
     report.add_argument("--portal", type=int, action="append", default=[], metavar="ID",
                         help="only this portalId (repeatable; default all)")
     report.add_argument("--app", action="append", default=[], metavar="APP", help="only this app (repeatable)")
@@ -44,19 +45,16 @@ def add(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return report
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2025-11-25") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from analytics.report import strings as report_strings
     from analytics.report.build import build_report, report_filters
-    from analytics.report.render import FORMATS, render, write
+    from analytics.report.render import FORMATS, link_base, render, write
 
-    f = report_filters(args.start, args.end, args.tz, portals=args.portal, apps=args.app, sdk_versions=args.sdk,
+    start, end = (parse_day(text, name) if text else None for text, name in ((args.start, "--from"), (args.end, "--to")))
+    if args.base_url and not link_base(args.base_url):
+        raise CallscopeError(f"--base-url {args.base_url!r} is not an http(s) address",
+                             "Give the dashboard's address, e.g. https://callscope.example.com/")
+    f = report_filters(start, end, args.tz, portals=args.portal, apps=args.app, sdk_versions=args.sdk,
                        directions=args.direction)
     formats = list(FORMATS) if args.format == "all" else [args.format]
     if str(args.out) == "-" and len(formats) > 1:

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from analytics.figures.style import layout, outcome_trend
 from analytics.format import count, missing, ms, percent
-from analytics.metrics import RATE_PARTS
+from analytics.metrics import RATE_LABELS, RATE_PARTS
 from analytics.report import strings as s
 from analytics.report.build import CURRENT, PREVIOUS, Report
 
@@ -25,7 +25,8 @@ def _pair(fig: go.Figure, x: list, now: list, before: list, text, report: Report
     for name, values, color, f in ((s.PREVIOUS_PERIOD, before, BEFORE_COLOR, report.previous),
                                    (s.THIS_PERIOD, now, NOW_COLOR, report.filters)):
         fig.add_bar(x=x, y=values, name=f"{name} ({f.start:%b %d}–{f.end:%b %d})", marker_color=color,
-                    text=[text(v) for v in values], textposition="outside", cliponaxis=False, **kw)
+                    text=[text(v) for v in values], textposition="outside", cliponaxis=False,
+                    hovertemplate="%{x}: %{text}<extra>%{fullData.name}</extra>", **kw)  # as the label writes it
     fig.update_layout(barmode="group", hovermode="closest")
     return layout(fig, height=360).update_layout(margin=dict(l=80, t=30))  # room for the axis title, without relayout
 
@@ -43,7 +44,8 @@ def figures(report: Report) -> dict[str, go.Figure]:
     for r in locations.itertuples():
         fig.add_bar(y=[s.PREVIOUS_PERIOD, s.THIS_PERIOD], x=[r.share_previous, r.share], orientation="h",
                     name=r.location, marker_color=palette.get(r.location, "#7b3fbf"),
-                    text=[pct(r.share_previous), pct(r.share)], textposition="inside", insidetextanchor="middle")
+                    text=[pct(r.share_previous), pct(r.share)], textposition="inside", insidetextanchor="middle",
+                    hovertemplate="%{y}: " + r.location + " %{text}<extra></extra>")
     fig.update_layout(barmode="stack", hovermode="closest", legend_traceorder="normal", uniformtext_minsize=10,
                       uniformtext_mode="hide")
     fig.update_xaxes(tickformat=".0%", range=[0, 1], title_text="share of SDK instances")
@@ -56,8 +58,7 @@ def figures(report: Report) -> dict[str, go.Figure]:
 
     trend = report.trend
     figs["trend"] = outcome_trend(trend, report.filters.bucket, report.filters.tz, {
-        "answer_rate": "answer rate", "miss_rate": "miss rate", "dropped_rate": "dropped rate",
-        "failed_rate": "failed rate"})
+        rate: RATE_LABELS[rate].lower() for rate in ("answer_rate", "miss_rate", "dropped_rate", "failed_rate")})
     figs["trend"].update_yaxes(secondary_y=True, range=[0, 105], tickvals=[0, 25, 50, 75, 100])
 
     rates = [*RATE_PARTS]

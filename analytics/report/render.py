@@ -2,8 +2,9 @@
 
 HTML and Markdown render the same list of blocks (`blocks(report)`), which the Beta report page previews too, so
 every format shows the same numbers. The HTML embeds plotly.js once, inline, from the installed plotly package and
-requests nothing: no fonts, no CDN; replay links are relative (`replay?call=<id>`) unless a base URL is given.
-The charts are in analytics/report/figures.py.
+requests nothing: no fonts, no CDN; replay links are relative (`replay?call=<id>`) unless an http(s) base URL is
+given. Blocks hold plain text, much of it quoted from the log (failure messages, types, tags, notes): HTML escapes
+it, Markdown makes it inert (`analytics.format.md_escape`). The charts are in analytics/report/figures.py.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from plotly.offline import get_plotlyjs
 
-from analytics.format import count, missing
+from analytics.format import MISSING, count, md_escape, missing
 from analytics.metrics import HIGHER_IS_BETTER, RATE_HELP, RATE_PARTS
 from analytics.report import strings as s
 from analytics.report.build import (
@@ -73,8 +74,16 @@ class Block:
     table: Table | None = None
 
 
+def link_base(base_url: str) -> str:
+    """The address replay links start with: an http(s) URL or a relative path, percent-encoded where Markdown or
+    HTML could read it as syntax; anything else (`javascript:`, `data:`, …) is no base, so the links stay relative."""
+    if urlsplit(base_url.strip()).scheme.lower() not in ("", "http", "https"):
+        return ""
+    return quote(base_url.strip(), safe=":/?#@!$&'*+,;=%-._~")
+
+
 def replay_href(call_id: str, base_url: str = "") -> str:
-    return f"{base_url}replay?call={quote(str(call_id), safe='')}"
+    return f"{link_base(base_url)}replay?call={quote(str(call_id), safe='')}"
 
 
 def _links(ids, base_url: str) -> Cell:
@@ -113,6 +122,18 @@ def blocks(report: Report, base_url: str = "") -> list[Block]:
         *(f"{s.METRIC_LABELS[k]}: {v}" for k, v in RATE_HELP.items() if k in s.METRIC_LABELS),
         *(f"{s.INCIDENT_SHORT[k].capitalize()}: {v}" for k, v in s.INCIDENT_HELP.items()), rules(),
         s.WITH_PERSONAL if report.include_personal else s.NO_PERSONAL])]
+    return out if report.previous_captured else _without_changes(out)
+
+
+def _without_changes(out: list[Block]) -> list[Block]:
+    """The blocks without changes: the previous period was not fully captured (Report.previous_captured)."""
+    for block in out:
+        for tile in block.items if block.kind == "tiles" else ():
+            tile.delta, tile.tone = MISSING, None
+        if block.kind == "table" and s.CHANGE in block.table.columns:
+            at = block.table.columns.index(s.CHANGE)
+            for row in block.table.rows:
+                row[at] = Cell(MISSING)
     return out
 
 
@@ -216,7 +237,6 @@ def _plain(value) -> str:
     return str(value)
 
 
-
 # HTML -------------------------------------------------------------------------------------------------------------
 
 CSS = """
@@ -309,20 +329,16 @@ def to_html(report: Report, base_url: str = "") -> str:
 
 # Markdown ---------------------------------------------------------------------------------------------------------
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _cell_md(cell: Cell) -> str:
     if cell.links:
-        return ", ".join(f"[{_md(t)}]({h})" for t, h in cell.links)
-    text = _md(cell.text)
+        return ", ".join(f"[{md_escape(t)}]({h})" for t, h in cell.links)
+    text = md_escape(cell.text)
     return f"**{text}**" if cell.tone else text
 
 
 def md_table(t: Table) -> str:
     align = [(t.align[i] if i < len(t.align) else ("l" if i == 0 else "r")) for i in range(len(t.columns))]
-    lines = [f"**{_md(t.caption)}**", "", "| " + " | ".join(_md(c) for c in t.columns) + " |",
+    lines = [f"**{md_escape(t.caption)}**", "", "| " + " | ".join(md_escape(c) for c in t.columns) + " |",
              "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
     lines += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in t.rows]
     return "\n".join(lines)
@@ -330,15 +346,15 @@ def md_table(t: Table) -> str:
 
 def to_markdown(report: Report, base_url: str = "") -> str:
     sub, scope = header_lines(report)
-    out = [f"# {s.TITLE}", "", f"_{sub}_", "", scope, ""]
+    out = [f"# {s.TITLE}", "", f"_{md_escape(sub)}_", "", md_escape(scope), ""]
     charts_noted = False
     for block in blocks(report, base_url):
         if block.kind == "h2":
-            out += [f"## {block.text}", ""]
+            out += [f"## {md_escape(block.text)}", ""]
         elif block.kind == "p":
-            out += [block.text, ""]
+            out += [md_escape(block.text), ""]
         elif block.kind == "ul":
-            out += [*(f"- {_md(i)}" for i in block.items), ""]
+            out += [*(f"- {md_escape(i)}" for i in block.items), ""]
         elif block.kind == "table":
             out += [md_table(block.table), ""]
         elif block.kind == "chart" and not charts_noted:

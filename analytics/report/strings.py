@@ -1,5 +1,7 @@
 """Sentences and labels of the beta report (HTML, Markdown, CSV, the Beta report page, the CLI); tests assert on them."""
 
+from analytics.metrics import RATE_LABELS
+
 TITLE = "Inbound calling beta: feedback report"
 PAGE_TITLE = "Beta report"
 SUBTITLE = "{start} to {end} ({days} days, {tz}), compared with {prev_start} to {prev_end}"
@@ -27,7 +29,8 @@ DEFINITIONS = "Definitions"
 HEADLINE_TABLE = "Headline numbers"
 ADOPTION_TABLE = "Who receives inbound calls, and how the app is mounted"
 IFRAME_CHART = "Share of SDK instances by iframe location"
-IFRAME_TABLE = "SDK instances by iframe location (widget: no inbound calling; remote: navigation bar; window: calling window)"
+IFRAME_TABLE = ("SDK instances by iframe location (widget: no inbound calling; remote: the navigation bar; window: the "
+                "iframe inside the calling window itself)")
 SDK_CHART = "SDK instances by SDK version"
 SDK_TABLE = "SDK versions in use: instances, portals, and their calls"
 TREND_CHART = "Outcomes per {bucket} ({tz}), with rates"
@@ -57,13 +60,12 @@ CALL_COLUMNS = {"listed_for": "listed for", "started": "started", "direction": "
 
 METRIC_LABELS = {
     "calls": "Calls", "inbound": "Inbound calls", "outbound": "Outbound calls",
-    "answer_rate": "Answer rate", "miss_rate": "Miss rate", "dropped_rate": "Dropped rate",
-    "failed_rate": "Failed rate", "engagement_failure_rate": "Engagement-creation failure rate",
-    "caller_id_match_rate": "Caller-ID match rate", "tta_median_s": "Time to answer (median)",
-    "tta_p90_s": "Time to answer (p90)",
+    **RATE_LABELS,  # each names the calls it counts, as on the dashboard
+    "tta_median_s": "Time to answer, median (answered)", "tta_p90_s": "Time to answer, p90 (answered)",
     "inbound_portals": "Portals receiving inbound calls", "inbound_users": "Users receiving inbound calls",
     "portals_with_calls": "Portals with any call", "instances": "SDK instances (iframe loads)",
-    "calling_window_share": "Instances using the calling window", "calling_window_portals": "Portals using the calling window",
+    "calling_window_share": "Instances whose app uses a calling window",
+    "calling_window_portals": "Portals whose app uses a calling window",
     "caller_id_no_match_rate": "Caller-ID no-match rate", "caller_id_failure_rate": "Caller-ID failure rate",
     "update_engagement_failed": "Calls with UPDATE_ENGAGEMENT_FAILED",
     "engagement_latency_median_ms": "Engagement reply (median)", "engagement_latency_p90_ms": "Engagement reply (p90)",
@@ -96,6 +98,8 @@ INCIDENT_UNITS = {"dropped": "calls", "arrived_while_unavailable": "calls", "sim
 SUM_VOLUME = "{calls} calls ({inbound} inbound, {outbound} outbound); the previous {days} days had {prev_calls}."
 SUM_NO_CALLS = "No calls were captured in this period; if calls were expected, check that capture is running."
 SUM_NO_PREVIOUS = "The previous {days} days have no calls, so nothing is compared."
+SUM_NOT_CAPTURED = ("Capture started during the previous {days} days, so nothing is compared: their smaller numbers "
+                    "would only show the capture starting.")
 SUM_IMPROVED = "What improved: {items}."
 SUM_WORSE = "What got worse: {items}."
 SUM_MOVED = "Also changed: {items}."
@@ -125,6 +129,11 @@ DOWNLOAD = "Download {label}"
 FORMAT_LABELS = {"html": "HTML", "md": "Markdown", "csv": "CSV"}
 DOWNLOAD_HELP = {"html": "One self-contained file: interactive charts, opens offline.",
                  "md": "The tables, for an email or a ticket.", "csv": "Every number in long format."}
-LINKS_TO = "Replay links in the downloaded files open this dashboard: {base}"
+LINKS_TO = "Replay links in the downloaded files read `{example}`"
+BASE_URL_LABEL = "Dashboard address for replay links"
+BASE_URL_HELP = ("Where a reader of the downloaded files opens a call's replay: this dashboard's address as your "
+                 "browser sees it, unless readers reach it at another one. Empty: links relative to the file. "
+                 "`python -m ingest report --base-url` does the same.")
+BASE_URL_PLACEHOLDER = "https://callscope.example.com/"
 CLI_WROTE = "Wrote {path}"
 VS_PREVIOUS = "vs previous {days} days"

@@ -157,17 +157,20 @@ def incident_change(name: str, count: int, count_before: int, den=None, den_befo
 
 
 def summarize(now: Mapping, before: Mapping, *, days: int, incidents: Mapping[str, tuple] = {},
-              top_failure: tuple[str, int] | None = None) -> list[str]:
+              top_failure: tuple[str, int] | None = None, captured: bool = True) -> list[str]:
     """The summary's sentences. `now`/`before`: KPIS_SQL rows for the period and the previous one; `incidents`:
     name -> (count now, count before[, denominator now, denominator before]); `top_failure`: (message, calls) of the
-    most frequent engagement-creation failure message."""
+    most frequent engagement-creation failure message; `captured`: whether capture had started by the previous
+    period's first day (if not, nothing is compared: its smaller numbers are only the capture starting)."""
     out = [s.SUM_VOLUME.format(calls=fmt("calls", now.get("calls")), inbound=fmt("calls", now.get("inbound")),
                                outbound=fmt("calls", now.get("outbound")), days=days,
                                prev_calls=fmt("calls", before.get("calls")))]
     if not now.get("calls"):
         return [*out, s.SUM_NO_CALLS]
-    changes = headline_changes(now, before, incidents) if before.get("calls") else []
-    if not before.get("calls"):
+    changes = headline_changes(now, before, incidents) if before.get("calls") and captured else []
+    if not captured:
+        out.append(s.SUM_NOT_CAPTURED.format(days=days))
+    elif not before.get("calls"):
         out.append(s.SUM_NO_PREVIOUS.format(days=days))
     else:
         for verdicts, sentence in ((("improved",), s.SUM_IMPROVED), (("worse",), s.SUM_WORSE),

@@ -11,11 +11,11 @@ import streamlit as st
 
 from analytics.db import connect_reader
 from analytics.filters import Filters
-from analytics.format import MISSING
+from analytics.format import MISSING, md_error, md_escape
 from analytics.report import strings as s
 from analytics.report.build import CURRENT, DEFAULT_TAG, Report, build_report, notes_version
 from analytics.report.figures import figures
-from analytics.report.render import FORMATS, blocks, file_name, header_lines, md_table, render
+from analytics.report.render import FORMATS, blocks, file_name, header_lines, link_base, md_table, render
 from ingest.errors import CallscopeError
 from ui import strings
 from ui.data import RESULT_TTL_S, db_path, generation
@@ -35,38 +35,40 @@ if f is None or generation() is None:
     st.info(strings.NO_DATA)
     st.stop()
 
-left, right = st.columns([1, 2], vertical_alignment="bottom")
+left, middle, right = st.columns([1, 2, 1], vertical_alignment="bottom")
 tag = left.text_input(s.TAG_LABEL, value=DEFAULT_TAG, help=s.TAG_HELP, key="report_tag").strip() or DEFAULT_TAG
+browser_base = urljoin(st.context.url, ".") if st.context.url else ""  # the address this dashboard was opened at
+base_url = middle.text_input(s.BASE_URL_LABEL, value=browser_base, help=s.BASE_URL_HELP, key="report_base_url",
+                             placeholder=s.BASE_URL_PLACEHOLDER).strip()
 personal = right.toggle(s.INCLUDE_PERSONAL, value=False, help=s.INCLUDE_PERSONAL_HELP, key="report_personal")
 try:
     report = _report(str(db_path()), generation(), notes_version(db_path()), f, tag, personal)
 except CallscopeError as exc:  # a tag that cannot be one, or the notes file busy for longer than a moment
-    st.error(f"{exc.message}. {exc.hint}")
+    st.error(md_error(exc))
     st.stop()
 if not report.kpis[CURRENT]["calls"]:
     st.info(strings.EMPTY_FILTER)
     st.stop()
 
 subtitle, scope = header_lines(report)
-st.markdown(f"**{subtitle}**  \n{scope}")
-base_url = urljoin(st.context.url, ".") if st.context.url else ""  # downloaded files link back to this dashboard
+st.markdown(f"**{md_escape(subtitle)}**  \n{md_escape(scope)}")
 for column, name in zip(st.columns(len(FORMATS)), FORMATS, strict=True):
     column.download_button(
         s.DOWNLOAD.format(label=s.FORMAT_LABELS[name]), data=lambda name=name: render(report, name, base_url),
         file_name=file_name(report, name), mime=FORMATS[name][0], help=s.DOWNLOAD_HELP[name],
         key=f"download_{name}", on_click="ignore", icon=":material/download:", width="stretch")
-st.caption(s.LINKS_TO.format(base=base_url or "replay?call=…"))
+st.caption(s.LINKS_TO.format(example=f"{link_base(base_url)}replay?call=…"))  # percent-encoded: no backtick
 if personal:
     st.warning(s.WITH_PERSONAL)
 
 charts = figures(report)
-for block in blocks(report):
+for block in blocks(report):  # plain text that quotes the log and the tag typed above: inert in Markdown
     if block.kind == "h2":
-        st.subheader(block.text)
+        st.subheader(md_escape(block.text))
     elif block.kind == "p":
-        st.markdown(block.text)
+        st.markdown(md_escape(block.text))
     elif block.kind == "ul":
-        st.markdown("\n".join(f"- {item}" for item in block.items))
+        st.markdown("\n".join(f"- {md_escape(item)}" for item in block.items))
     elif block.kind == "tiles":
         columns = st.columns(4)
         for i, tile in enumerate(block.items):
@@ -77,5 +79,5 @@ for block in blocks(report):
     elif block.kind == "table":
         st.markdown(md_table(block.table))
     elif block.kind == "chart":
-        st.markdown(f"**{block.items[0]}**")
+        st.markdown(f"**{md_escape(block.items[0])}**")
         st.plotly_chart(charts[block.text], width="stretch", key=f"report_chart_{block.text}")

@@ -1,15 +1,16 @@
 """Calls: every call under the shared filter, searchable (call id, engagement id, last digits of a number) and
-narrowed by outcome, user and tag; a sortable table whose selected row opens the call's replay."""
+narrowed by outcome, user and tag; a sortable table whose selected row opens the call's replay in place."""
 
 import streamlit as st
 
 from analytics import annotations, explorer
 from analytics.explorer import EXPLORER_LIMIT, explorer_params
+from analytics.format import words
 from ingest.calls import OUTCOMES
 from ui import strings
 from ui.data import db_path, run
 from ui.filters import current_or_stop
-from ui.tables import REPLAY_COLUMN, replay_first, replay_url, with_replay
+from ui.tables import calls as calls_table
 
 st.title(strings.CALLS_TITLE)
 f = current_or_stop()
@@ -19,7 +20,8 @@ tags = annotations.all_tags(db_path())
 top = st.columns([3, 2, 2, 1.5])
 text = top[0].text_input(strings.CALLS_SEARCH, key="calls_q", placeholder=strings.CALLS_SEARCH_PLACEHOLDER,
                          help=strings.CALLS_SEARCH_HELP)
-outcomes = top[1].multiselect(strings.CALLS_OUTCOMES, OUTCOMES, key="calls_outcomes", placeholder=strings.ANY)
+outcomes = top[1].multiselect(strings.CALLS_OUTCOMES, OUTCOMES, key="calls_outcomes", placeholder=strings.ANY,
+                              format_func=words)
 picked_users = top[2].multiselect(strings.CALLS_USERS, users["user_id"].tolist() if not users.empty else [],
                                   key="calls_users", placeholder=strings.ANY)
 tag = top[3].selectbox(strings.CALLS_TAG, tags["tag"].tolist() if not tags.empty else [], index=None,
@@ -34,33 +36,8 @@ if calls.empty:
 
 matching = int(run(explorer.COUNT_SQL, **f.params(), **narrowed)["matching"].iloc[0])
 on_calls = annotations.tags_for(db_path(), calls["external_call_id"].tolist()) if not tags.empty else {}
-shown = with_replay(calls).assign(tags=[on_calls.get(c, []) for c in calls["external_call_id"]])
+shown = calls.assign(tags=[on_calls.get(c, []) for c in calls["external_call_id"]])
 st.caption(strings.CALLS_COUNT.format(shown=len(shown), matching=matching,
                                       more=strings.CALLS_MORE if matching > EXPLORER_LIMIT else ""))
-event = st.dataframe(
-    shown, hide_index=True, width="stretch", height=560, key="calls_table", on_select="rerun",
-    selection_mode="single-row",
-    column_order=replay_first(shown, "started", "direction", "outcome", "from_number", "to_number", "portal_id",
-                              "user_id", "engagement_id", "tags"),
-    column_config={
-        **REPLAY_COLUMN,
-        "started": st.column_config.DatetimeColumn(strings.STARTED.format(tz=f.tz), format="YYYY-MM-DD HH:mm:ss"),
-        "portal_id": st.column_config.NumberColumn("portal", format="%d"),
-        "user_id": st.column_config.NumberColumn("user", format="%d"),
-        "engagement_id": st.column_config.NumberColumn("engagement id", format="%d"),
-        "from_number": st.column_config.TextColumn("from"),
-        "to_number": st.column_config.TextColumn("to"),
-        "sdk_version": st.column_config.TextColumn("SDK"),
-        "caller_id": st.column_config.TextColumn("caller ID"),
-        "end_status": st.column_config.TextColumn("end status"),
-        "iframe_locations": st.column_config.TextColumn("iframe locations"),
-        "time_to_answer_ms": st.column_config.NumberColumn("time to answer (ms)"),
-        "duration_ms": st.column_config.NumberColumn("talk (ms)"),
-        "instances": st.column_config.NumberColumn("instances rang"),
-        "tags": st.column_config.ListColumn("tags"),
-    },
-)
-rows = event.selection.rows if event else []
-if rows and rows[0] < len(shown):
-    call_id = shown.iloc[rows[0]]["external_call_id"]
-    st.markdown(f"➡️ [{strings.CALLS_OPEN_REPLAY.format(call_id=call_id)}]({replay_url(call_id)})")
+calls_table(shown, key="calls_table", tz=f.tz, height=560, first=explorer.CALLS_FIRST_COLUMNS,
+            config={"tags": st.column_config.ListColumn(strings.CALLS_TAG.lower())})

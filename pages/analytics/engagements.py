@@ -6,12 +6,14 @@ import streamlit as st
 from analytics import engagements, metrics
 from analytics.engagements import CALLER_ID_KINDS, HELP, drill_params
 from analytics.figures.charts import caller_id_mix, engagement_trend, latency_boxes
-from analytics.format import ms, percent
+from analytics.format import count, ms, percent
+from analytics.metrics import MIN_CALLS_FOR_RATE, RATE_LABELS
 from ui import strings
 from ui.data import run
 from ui.drill import show_calls
 from ui.drilldown import clicked, picked_row
 from ui.filters import current_or_stop
+from ui.tables import table
 
 st.title(strings.ENGAGEMENTS_TITLE)
 st.caption(strings.CLICK_FOR_CALLS)
@@ -34,16 +36,17 @@ def drill(title: str, key: str, **given) -> None:
 
 latency = overall.iloc[0] if not overall.empty else None
 cols = st.columns(4)
-cols[0].metric("Engagement failures", percent(failure_rate), help=HELP["engagement"])
-cols[1].metric("Caller-ID match rate", percent(match_rate), help=HELP["caller_id"])
-cols[2].metric("Caller-ID latency, median", ms(latency["latency_median_ms"] if latency is not None else None),
+cols[0].metric(RATE_LABELS["engagement_failure_rate"], percent(failure_rate), help=HELP["engagement"])
+cols[1].metric(RATE_LABELS["caller_id_match_rate"], percent(match_rate), help=HELP["caller_id"])
+cols[2].metric("Caller-ID latency, median (inbound)", ms(latency["latency_median_ms"] if latency is not None else None),
                help=HELP["latency"])
-cols[3].metric("Caller-ID latency, p90", ms(latency["latency_p90_ms"] if latency is not None else None),
+cols[3].metric("Caller-ID latency, p90 (inbound)", ms(latency["latency_p90_ms"] if latency is not None else None),
                help=HELP["latency"])
-st.caption(strings.ENGAGEMENTS_COUNTS.format(failed=failed, replied=replied, matched=matched,
-                                             caller_replied=caller_replied))
+st.caption(strings.ENGAGEMENTS_COUNTS.format(failed=count(failed), replied=count(replied), matched=count(matched),
+                                             caller_replied=count(caller_replied)))
 
 st.subheader(strings.ENGAGEMENT_TREND_TITLE.format(bucket=f.bucket), help=HELP["engagement"])
+st.caption(strings.ENGAGEMENT_TREND_CAPTION.format(bucket=f.bucket, n=MIN_CALLS_FOR_RATE))
 point = clicked(engagement_trend(trend, f.bucket, f.tz), "engagement_trend")
 if point:
     drill(f"engagement {point[0]}, {point[1]}", "engagement_trend_drill", engagement=point[0], bucket_start=point[1])
@@ -53,9 +56,8 @@ groups = run(engagements.FAILURE_GROUPS_SQL, **f.params())
 if groups.empty:
     st.info(strings.NO_ENGAGEMENT_FAILURES)
 else:
-    row = picked_row(groups, "failure_groups", column_config={
-        "message": st.column_config.TextColumn("message (normalised)", width="large"),
-        "calls": st.column_config.NumberColumn("calls"),
+    row = picked_row(groups, "failure_groups", config={
+        "message": st.column_config.TextColumn("message (normalised)", width="medium"),
         "first_seen": st.column_config.DatetimeColumn(f"first seen ({f.tz})", format="YYYY-MM-DD HH:mm"),
         "last_seen": st.column_config.DatetimeColumn(f"last seen ({f.tz})", format="YYYY-MM-DD HH:mm"),
         "latest_message": st.column_config.TextColumn("latest message, as sent"),
@@ -78,4 +80,4 @@ with right:
 if point:
     drill(f"{point[1]}, {point[0]}", "caller_id_drill", caller_id_kind=point[1], portal=point[0])
 with st.expander(strings.CALLER_ID_COUNTS):
-    st.dataframe(caller, hide_index=True, width="stretch")
+    table(caller)

@@ -13,7 +13,7 @@ from ui.data import run
 from ui.drill import show_calls
 from ui.drilldown import clicked, picked_row
 from ui.filters import current_or_stop
-from ui.tables import PCT
+from ui.tables import table
 
 st.title(strings.FUNNEL_TITLE)
 st.caption(strings.CLICK_FOR_CALLS)
@@ -24,22 +24,20 @@ if counts.empty:
     st.info(strings.EMPTY_FILTER)
     st.stop()
 
-offered = [d for d in ("inbound", "outbound") if not f.directions or d in f.directions]
-choice = st.segmented_control(strings.FUNNEL_DIRECTION, offered + ([strings.FUNNEL_BOTH] if len(offered) > 1 else []),
-                              default=offered[0], key="funnel_direction") or offered[0]
+directions = [d for d in ("inbound", "outbound") if not f.directions or d in f.directions]  # the sidebar's
+if not directions:
+    st.info(strings.FUNNEL_NO_DIRECTION)
 with st.expander(strings.FUNNEL_STEPS):
     st.markdown(HELP["funnel"] + "\n\n" + steps_help())
 
-STEP_COLUMNS = {
-    "step": st.column_config.NumberColumn("#", width="small"),
-    "label": st.column_config.TextColumn("step"),
-    "passed": st.column_config.NumberColumn("passed (calls)", format="localized"),
-    "lost": st.column_config.NumberColumn("lost here (calls)", format="localized"),
-    "conversion": st.column_config.NumberColumn("conversion from the step before", format=PCT),
-    "of_all": st.column_config.NumberColumn("of all calls", format=PCT),
+STEP_COLUMNS = {  # calls: passed the step, lost there; conversion from the step before; passed of all calls
+    "label": st.column_config.TextColumn("step", help=strings.FUNNEL_STEP_HELP),
+    "passed": st.column_config.NumberColumn("passed", format="localized"),
+    "lost": st.column_config.NumberColumn("lost here", format="localized"),
+    "conversion": st.column_config.NumberColumn("conversion", format="%.1f%%", help=HELP["funnel"]),
+    "of_all": st.column_config.NumberColumn("of all calls", format="%.1f%%"),
 }
-directions = offered if choice == strings.FUNNEL_BOTH else [choice]
-for direction, column in zip(directions, st.columns(len(directions)), strict=True):
+for direction, column in zip(directions, st.columns(max(len(directions), 1)), strict=False):
     with column:
         steps = funnel_steps(counts, direction)
         if not steps["passed"].iloc[0] and not steps["lost"].iloc[0]:
@@ -47,14 +45,15 @@ for direction, column in zip(directions, st.columns(len(directions)), strict=Tru
             continue
         point = clicked(funnel_chart(steps, direction), f"funnel_{direction}")
         st.caption(strings.FUNNEL_TABLE_HELP)
-        row = picked_row(steps[list(STEP_COLUMNS)], f"funnel_table_{direction}", column_config=STEP_COLUMNS)
+        row = picked_row(steps.assign(lost=steps["lost"].mask(steps["optional"]))[["step", *STEP_COLUMNS]],
+                         f"funnel_table_{direction}", config=STEP_COLUMNS, order=list(STEP_COLUMNS))
     if point or row is not None:
         step, lost = (int(point[0]), point[1] == "lost") if point else (int(row["step"]), True)
-        label = steps.loc[steps["step"] == step, "label"].iloc[0]
+        picked = steps.loc[steps["step"] == step].iloc[0]
+        verb = ("skipped" if picked["optional"] else "lost at") if lost else "that passed"
         with column:
             calls = run(funnel.DRILL_SQL, **f.params(), direction=direction, step=step, lost=lost)
-            show_calls(calls, f"{direction} calls {'lost at' if lost else 'that passed'} “{label}”",
-                       f"funnel_drill_{direction}")
+            show_calls(calls, f"{direction} calls {verb} “{picked['label']}”", f"funnel_drill_{direction}")
 
 st.subheader(strings.HANDSHAKES_TITLE, help=HELP["ready"])
 st.caption(strings.NOT_DIRECTION)
@@ -78,6 +77,5 @@ with st.expander(f"{strings.NEVER_READY_TITLE} ({count(total['never_ready'])})")
     if never.empty:
         st.success(strings.ALL_HANDSHAKES_DONE)
     else:
-        st.dataframe(never, hide_index=True, width="stretch", column_config={
-            "started": st.column_config.DatetimeColumn(f"started ({f.tz})", format="YYYY-MM-DD HH:mm:ss"),
-            "waited_ms": st.column_config.NumberColumn("SYNC seen for (ms)")})
+        table(never, tz=f.tz, config={"waited_ms": st.column_config.NumberColumn("SYNC seen for (ms)",
+                                                                                 format="localized")})

@@ -40,36 +40,35 @@ def drill(title: str, key: str, **given) -> None:
     show_calls(run(iframes.DRILL_SQL, **f.params(), **drill_params(f.bucket, **given)), title, key)
 
 
-cols = st.columns(5)
+cols = [*st.columns(3), *st.columns(3)[:2]]  # two rows: each label names its calls in full
 cols[0].metric("SDK instances", count(summary["instances"]), help=HELP["instances"])
-cols[1].metric("Calling window", percent(summary["calling_window_share"]), help=HELP["calling_window"])
-cols[2].metric("Rang in several instances", percent(summary["ringing_share"]), help=HELP["ringing"])
-cols[3].metric("Dropped rate", percent(dropped_rate), help=metrics.RATE_HELP["dropped_rate"])
-cols[4].metric("Arrived while unavailable", count(summary["arrived_unavailable"]), help=HELP["availability"])
-st.caption(
-    f"{count(summary['calling_window_instances'])} of {count(summary['calling_window_known'])} instances used the "
-    f"calling window; {count(summary['ringing_incidents'])} of {count(summary['calls'])} calls rang in more than one "
-    f"instance; {count(dropped)} of {count(known)} calls with a known outcome dropped; "
-    f"{count(summary['arrived_unavailable'])} of {count(summary['inbound'])} inbound calls arrived while the user "
-    "was unavailable.")
+cols[1].metric(strings.USES_CALLING_WINDOW_TILE, percent(summary["calling_window_share"]), help=HELP["calling_window"])
+cols[2].metric("Rang in several instances (all calls)", percent(summary["ringing_share"]), help=HELP["ringing"])
+cols[3].metric(metrics.RATE_LABELS["dropped_rate"], percent(dropped_rate), help=metrics.RATE_HELP["dropped_rate"])
+cols[4].metric("Arrived while unavailable (inbound calls)", count(summary["arrived_unavailable"]),
+               help=HELP["availability"])
+st.caption(strings.IFRAMES_COUNTS.format(
+    window=count(summary["calling_window_instances"]), known=count(summary["calling_window_known"]),
+    ringing=count(summary["ringing_incidents"]), calls=count(summary["calls"]), dropped=count(dropped),
+    outcome_known=count(known), unavailable=count(summary["arrived_unavailable"]), inbound=count(summary["inbound"])))
 
 left, right = st.columns([3, 2])
 with left:
-    st.subheader(strings.LOCATIONS_TREND_TITLE.format(bucket=f.bucket), help=HELP["instances"])
+    st.subheader(strings.LOCATIONS_TREND_TITLE.format(bucket=f.bucket), help=HELP["locations"])
     trend = run(iframes.LOCATIONS_TREND_SQL, **f.params(), bucket=f.bucket)
     trend_point = clicked(locations_trend(trend, f.bucket, f.tz), "locations_trend") if not trend.empty else None
 with right:
-    st.subheader(strings.LOCATIONS_PORTAL_TITLE, help=HELP["instances"])
+    st.subheader(strings.LOCATIONS_PORTAL_TITLE, help=HELP["locations"])
     by_portal = run(iframes.LOCATIONS_BY_PORTAL_SQL, **f.params())
     portal_point = clicked(locations_by_portal(by_portal), "locations_portal") if not by_portal.empty else None
-if trend.empty:
-    st.info(strings.NO_INSTANCES)
-if trend_point:
-    drill(f"{trend_point[0]} iframes, {trend_point[1]}", "locations_trend_drill", location=trend_point[0],
-          bucket_start=trend_point[1])
+if trend_point:  # a location's bar, or the calling-window line: the calls whose app uses one that day
+    key, bucket_start, kind = trend_point
+    drill(f"calls that rang in {key}, {bucket_start}" if kind == "location" else f"calls whose app {key}, "
+          f"{bucket_start}", "locations_trend_drill", bucket_start=bucket_start,
+          **({"location": key} if kind == "location" else {"calling_window": key}))
 if portal_point:
-    drill(f"{portal_point[1]} iframes, portal {portal_point[0]}", "locations_portal_drill", portal=portal_point[0],
-          location=portal_point[1])
+    drill(f"calls that rang in {portal_point[1]}, portal {portal_point[0]}", "locations_portal_drill",
+          portal=portal_point[0], location=portal_point[1])
 
 st.subheader(strings.RINGING_TITLE, help=HELP["ringing"])
 point = clicked(ringing(run(iframes.RINGING_SQL, **f.params()), OUTCOMES), "ringing")

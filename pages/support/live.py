@@ -6,7 +6,8 @@ from analytics import live
 from analytics.format import count, missing
 from ui import strings
 from ui.data import run
-from ui.tables import REPLAY_COLUMN, replay_first, with_replay
+from ui.tables import TIME_FORMAT
+from ui.tables import calls as calls_table
 
 LIVE_REFRESH_S = 3
 LIVE_ROWS = 50
@@ -15,8 +16,12 @@ st.title("Live")
 st.caption(strings.LIVE_CAPTION.format(seconds=LIVE_REFRESH_S))
 
 
-def _clock(value) -> str:
-    return strings.LIVE_NEVER if missing(value) else f"{value:%Y-%m-%d %H:%M:%S} UTC"
+def _clock(column, label: str, value) -> None:
+    """A UTC time as a tile: the time of day large, its date under it (a whole timestamp does not fit a tile)."""
+    if missing(value):
+        column.metric(label, strings.LIVE_NEVER)
+    else:
+        column.metric(label, f"{value:%H:%M:%S}", f"{value:%Y-%m-%d}", delta_color="off", delta_arrow="off")
 
 
 @st.fragment(run_every=LIVE_REFRESH_S)
@@ -28,20 +33,12 @@ def recent_calls() -> None:
     status = run(live.STATUS_SQL).iloc[0]
     c1, c2, c3 = st.columns(3)
     c1.metric(strings.LIVE_IN_PROGRESS, count(status["in_progress"]))
-    c2.metric(strings.LIVE_LAST_MESSAGE, _clock(status["last_message_at"]))
-    c3.metric(strings.LIVE_LAST_LOAD, _clock(status["last_collector_load_at"]))
-    shown = with_replay(calls)
-    st.dataframe(
-        shown, hide_index=True, width="stretch", column_order=replay_first(shown),
-        column_config={
-            **REPLAY_COLUMN,
-            "started_at": st.column_config.DatetimeColumn("started (UTC)"),
-            "answered_at": st.column_config.DatetimeColumn("answered (UTC)"),
-            "ended_at": st.column_config.DatetimeColumn("ended or went away (UTC)"),
-            "last_event_at": st.column_config.DatetimeColumn("last message (UTC)"),
-            "duration_ms": st.column_config.NumberColumn("talk time (ms)"),
-        },
-    )
+    _clock(c2, strings.LIVE_LAST_MESSAGE, status["last_message_at"])
+    _clock(c3, strings.LIVE_LAST_LOAD, status["last_collector_load_at"])
+    calls_table(calls, key="live_calls",
+                config={"ended_at": st.column_config.DatetimeColumn("ended or went away (UTC)",
+                                                                    format=TIME_FORMAT),
+                        "last_event_at": st.column_config.DatetimeColumn("last message (UTC)", format=TIME_FORMAT)})
 
 
 recent_calls()

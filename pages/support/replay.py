@@ -1,16 +1,21 @@
 """Call replay: one call on a timeline, message by message, with a plain-words diagnosis.
 
-The URL is the view (`?call=<externalCallId>&step=N&time=utc&healthy=<id>`); see ui/replay_view.py.
+The URL is the view (`?call=<externalCallId or its first characters>&step=N&time=utc&healthy=<id>`); see
+ui/replay_view.py. What is folded away (the finder, the message list, the lower tabs) runs only when opened, so a deep
+link draws the call first.
 """
 
 import streamlit as st
 
 from analytics.figures.timeline import build_figure
+from analytics.format import md_escape
 from ui import replay_panels as panels
 from ui import replay_tabs as tabs
 from ui import replay_view as view_state
 from ui import strings
 from ui.data import generation
+from ui.tables import calls as calls_table
+from ui.tables import table
 
 st.title(strings.REPLAY_TITLE)
 st.caption(strings.REPLAY_CAPTION)
@@ -24,9 +29,14 @@ if not call_id:
     st.info(strings.REPLAY_PICK)
     st.stop()
 
-view = view_state.analyse(call_id)
+view, candidates = view_state.resolve(call_id)
 if view is None:
-    st.warning(strings.REPLAY_NOT_FOUND.format(call_id=call_id))
+    if candidates.empty:
+        st.warning(strings.REPLAY_NOT_FOUND.format(call_id=md_escape(call_id)))
+    else:
+        st.warning(strings.REPLAY_AMBIGUOUS.format(call_id=md_escape(call_id), n=len(candidates),
+                                                   more="+" if len(candidates) >= view_state.PREFIX_CANDIDATES else ""))
+        calls_table(candidates, key="replay_candidates")
     st.stop()
 
 step = view_state.current_step(view)
@@ -55,15 +65,16 @@ with left:
 with right:
     panels.step_detail(view, step)
 
-with st.expander(f"All {view.size} messages"):
-    st.dataframe(panels.messages_table(view), hide_index=True, width="stretch", height=320)
+messages = st.expander(strings.REPLAY_ALL_MESSAGES.format(n=view.size), key="replay_messages", on_change="rerun")
+if messages.open:
+    with messages:
+        table(panels.messages_table(view), height=320)
 
-compare_tab, notes_tab, share_tab = st.tabs([strings.REPLAY_COMPARE, strings.REPLAY_NOTES, strings.REPLAY_SHARE])
-with compare_tab:
-    tabs.compare_tab(view)
-with notes_tab:
-    tabs.notes_tab(view)
-with share_tab:
-    tabs.share_tab(view)
+lower = st.tabs([strings.REPLAY_NOTES, strings.REPLAY_COMPARE, strings.REPLAY_SHARE], key="replay_tab",
+                on_change="rerun")
+for tab, draw in zip(lower, (tabs.notes_tab, tabs.compare_tab, tabs.share_tab), strict=True):
+    if tab.open:
+        with tab:
+            draw(view)
 
 view_state.play_tick(view, step)
