@@ -4,9 +4,8 @@ from __future__ import annotations
 
 # Newest first by when the call started; a call's row changes as its later messages arrive.
 RECENT_CALLS_SQL = """
-SELECT external_call_id, outcome, direction, started_at, answered_at,
-       coalesce(ended_at, completed_at, transferred_at, went_away_at) AS ended_at, last_event_at,
-       duration_ms / 1000 AS talk_s, portal_id, app, messages
+SELECT external_call_id, outcome, direction, started_at, last_event_at, duration_ms / 1000 AS talk_s, portal_id,
+       app
 FROM calls
 ORDER BY started_at DESC, external_call_id
 LIMIT $limit

@@ -35,10 +35,8 @@ def recent_calls() -> None:
     c1.metric(strings.LIVE_IN_PROGRESS, count(status["in_progress"]))
     _clock(c2, strings.LIVE_LAST_MESSAGE, status["last_message_at"])
     _clock(c3, strings.LIVE_LAST_LOAD, status["last_collector_load_at"])
-    calls_table(calls, key="live_calls",
-                config={"ended_at": st.column_config.DatetimeColumn("ended or went away (UTC)",
-                                                                    format=TIME_FORMAT),
-                        "last_event_at": st.column_config.DatetimeColumn("last message (UTC)", format=TIME_FORMAT)})
+    calls_table(calls, key="live_calls", config={
+        "last_event_at": st.column_config.DatetimeColumn("last message (UTC)", format=TIME_FORMAT)})
 
 
 recent_calls()
