@@ -31,6 +31,7 @@ _MATCHES = """(len($outcomes) = 0 OR list_contains($outcomes, outcome))
   AND (NOT $by_tag OR list_contains($tagged, external_call_id))
   AND ($text IS NULL
        OR contains(lower(external_call_id), lower($text))
+       OR list_contains(aliases, $text)  -- another externalCallId the app used for the same call
        OR engagement_id::VARCHAR = $text
        OR ($digits IS NOT NULL AND (from_number LIKE '%' || $digits OR to_number LIKE '%' || $digits)))"""
 

@@ -16,6 +16,8 @@ among rows is made by time, then event key.
 
 from __future__ import annotations
 
+import os
+
 import duckdb
 
 from ingest import sdk
@@ -28,7 +30,8 @@ __all__ = ["OUTCOMES", "MAX_CALL_MS", "derive", "select_calls"]
 
 # The longest call: a call silent longer than this (behind the newest event of its app, or before its iframe went
 # away) is over, whether or not the app said so (outcome never_ended).
-MAX_CALL_MS = 4 * 3_600_000
+# A setting: CALLSCOPE_MAX_CALL_HOURS (default 4) for apps whose calls run longer.
+MAX_CALL_MS = round(float(os.environ.get("CALLSCOPE_MAX_CALL_HOURS") or 4) * 3_600_000)
 # An orphan (a lifecycle message with a blank externalCallId that belongs to no call) this soon after the last
 # message of the latest call in its instance is shown with that call. The replay shows 30 s past a call's last
 # message (analytics.replay.load.TAIL_MS), so this must not be longer.

@@ -24,7 +24,7 @@ import msgspec
 
 from ingest import locks
 from ingest.errors import CallscopeError
-from ingest.manifest import store_dir
+from ingest.manifest import fsync_dir, store_dir
 from ingest.parse import Event, Reject, parse_lines
 from ingest.read import RawLine, is_json_array, read_body
 from ingest.redact import Redactor
@@ -88,14 +88,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Spool:
     def __init__(self, folder: Path, redactor: Redactor | None = None):
         self.folder = Path(folder)
@@ -154,7 +146,7 @@ class Spool:
             raise
         path = self.folder / (stamp + SEGMENT_SUFFIX)
         os.rename(tmp, path)
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         with self._lock:
             self.bytes_pending += path.stat().st_size
         return path
@@ -167,7 +159,7 @@ class Spool:
                 path.unlink()
             except FileNotFoundError:
                 pass
-        _fsync_dir(self.folder)
+        fsync_dir(self.folder)
         with self._lock:
             self.bytes_pending = max(0, self.bytes_pending - freed)
 
@@ -179,8 +171,8 @@ class Spool:
         size = path.stat().st_size
         target = folder / path.name
         os.rename(path, target)
-        _fsync_dir(folder)
-        _fsync_dir(self.folder)
+        fsync_dir(folder)
+        fsync_dir(self.folder)
         with self._lock:
             self.bytes_pending = max(0, self.bytes_pending - size)
         return target

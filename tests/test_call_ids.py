@@ -3,9 +3,13 @@ demo apps sent in headless Chromium: blank ids, a stale engagementId, several id
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
+from analytics import explorer
 from analytics.db import runner
+from analytics.filters import Filters
+from analytics.replay import load as replay
 from analytics.replay.diagnosis import diagnose
 from analytics.replay.load import load_trace
 from ingest.store import connect_reader
@@ -137,7 +141,14 @@ def test_remote_iframes_answering_a_calling_window_call_under_fresh_ids_are_one_
     call = calls["w1"]
     assert (call["outcome"], call["direction"], call["aliases"], call["duration_ms"]) == (
         "answered", "inbound", ["fresh-0", "fresh-1"], 3 * MIN - 6_000)
-    assert db.calls(call_id="fresh-1") == calls  # an alias finds its call
+    assert db.calls(call_id="fresh-1") == calls  # an alias finds its call, in the CLI, the explorer and the replay
+    with connect_reader(db.path) as con:
+        run = runner(con)
+        explored = run(explorer.CALLS_SQL, **explorer.explorer_params(text="fresh-1"), **Filters(
+            start=date(2025, 11, 1), end=date(2025, 11, 30)).params(), limit=10)
+        found_by_replay = run(replay.FIND_CALLS_SQL, **replay.find_params("fresh-0"))
+    assert [c["external_call_id"] for c in explored] == ["w1"]
+    assert [c["external_call_id"] for c in found_by_replay] == ["w1"]
     found = findings(db, "w1")["several_call_ids"]
     assert "3 externalCallIds for this one call (w1, fresh-0, fresh-1)" in found.detail
 
