@@ -319,9 +319,3 @@ def test_cli_period_defaults_to_the_week_up_to_yesterday():
         date(2025, 11, 19), date(2025, 11, 25), (4455123,), "Europe/London", date(2025, 11, 12))
     with pytest.raises(CallscopeError, match="starts"):
         report_filters(date(2025, 11, 26), date(2025, 11, 25))
-
-
-def test_report_modules_import_without_streamlit():
-    code = "import sys, analytics.report.build, analytics.report.render, analytics.report.summary; print('streamlit' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
