@@ -1,15 +1,17 @@
 """Call replay: find a call, load it as a `CallTrace`, and share it (capture format v1, a text summary).
 
-Opening one call takes three statements, all with bound parameters, none scanning a whole table but `calls`
-(call_messages is sorted by call_id and events by time, so DuckDB's zone maps skip the rest):
+Opening one call takes four statements, all with bound parameters, none scanning a whole table but `calls`
+(call_messages is sorted by call_id, events by instance then time within a day, instance_keys by instance, so
+DuckDB's zone maps skip the rest):
 1. `CALL_SQL`: its `calls` row, and the instances and tabs its `call_messages` crossed;
-2. `TRACE_EVENTS_SQL`: the full `events` rows of its messages, plus the other events of those instances around the
+2. `SCOPE_SQL`: the other instances that were in those tabs, or carried its engagementId, during the call;
+3. `TRACE_EVENTS_SQL`: the full `events` rows of its messages, plus the other events of those instances around the
    call (their SYNC handshake, the last availability message before the ring, everything in the window
    `[start - LEAD_MS, last message or went-away + TAIL_MS]` that belongs to no other call), plus the iframes that
    started in the window in the same tabs (a navigation re-mounting one) or with the call's engagementId in their
    SYNC (HubSpot handing it over). How far back to read comes from the instance ids when they are SDK instanceIds
    (`_span_hint`), else from `instances` (`INSTANCE_STARTS_SQL`, one more statement);
-3. `PORTAL_MEDIANS_SQL`: the portal's median HubSpot reply latencies, for "slow reply" findings.
+4. `PORTAL_MEDIANS_SQL`: the portal's median HubSpot reply latencies, for "slow reply" findings.
 The instances' lanes (start, last message, went away) are read off those events (`instances_of`); whether the call
 dropped is the `calls` row's outcome (ingest/calls.py).
 
@@ -64,8 +66,18 @@ INSTANCE_STARTS_SQL = """
 SELECT instance, epoch_ms(started_at) AS started_ms FROM instances WHERE instance IN (SELECT unnest($instances))
 """
 
+# Which other instances the call's window [$lo, $hi] can show: those whose events in it carry one of the call's
+# tabs or its engagementId (instance_keys: each instance's span and every tab and engagementId its events carry;
+# '' is the events without an instance). Events are sorted by instance within a day, so reading only the
+# instances from the first to the last of these and the call's own skips most of a busy day's row groups.
+SCOPE_SQL = """
+SELECT instance FROM instance_keys
+WHERE first_at <= $hi AND last_at >= $lo AND (list_has_any(keys, $tab_keys) OR list_contains(keys, $engagement_key))
+"""
+
 # The call's messages and its instances' context; plus, in the call's window, the iframes that started in the
 # same tabs (a navigation re-mounting one) or with the call's engagementId in their SYNC (HubSpot handing it over).
+# `$scope_*` (SCOPE_SQL plus the call's instances) only narrows what is read: every row kept is in it.
 TRACE_EVENTS_SQL = """
 WITH tied AS (SELECT event_key, min(tied_by) AS tied_by FROM call_messages WHERE call_id = $call_id GROUP BY 1),
 candidates AS (
@@ -76,8 +88,10 @@ candidates AS (
                OVER (PARTITION BY e.instance) AS last_availability_ts
     FROM events e LEFT JOIN tied t ON t.event_key = e.event_key
     WHERE e.ts BETWEEN $span_lo AND $hi
+      AND (e.instance BETWEEN $scope_first AND $scope_last OR ($scope_null AND e.instance IS NULL))
       AND (list_contains($instances, e.instance)
-           OR (e.ts >= $lo AND (list_contains($tabs, e.tab) OR (e.type = 'SYNC' AND e.engagement_id = $engagement_id))))
+           OR (e.ts >= $lo AND (list_contains($tabs, e.tab)
+                                OR (e.type = 'SYNC' AND e.engagement_id = $engagement_id AND $engagement_id <> 0))))
       AND (t.tied_by IS NOT NULL OR NOT list_contains($call_types, e.type)
            OR (list_contains($unnamed_reply_types, e.type) AND e.engagement_id IS NULL))
 ),
@@ -94,6 +108,7 @@ SELECT epoch_ms(e.ts) AS ts_ms, e.direction, e.instance, e.tab, e.type, e.known_
        e.url, e.app, e.sdk_version, e.redacted, e.message, k.tied_by, e.event_key, k.own
 FROM events e JOIN kept k ON e.ts = k.ts AND e.event_key = k.event_key
 WHERE e.ts BETWEEN $span_lo AND $hi
+  AND (e.instance BETWEEN $scope_first AND $scope_last OR ($scope_null AND e.instance IS NULL))
 ORDER BY e.ts, e.load_id, e.line_no
 """
 
@@ -150,12 +165,18 @@ def load_trace(run: Runner, call_id: str) -> CallTrace | None:
     end = max(call["last_event_ms"], call["went_away_ms"] or 0)
     lo, hi = call["started_ms"] - LEAD_MS, end + TAIL_MS
     hint = _span_hint(own, call["started_ms"])
+    engagement = call["engagement_id"]
+    scope = set(own) | {r["instance"] for r in run(
+        SCOPE_SQL, lo=_ts(lo), hi=_ts(hi), tab_keys=[f"t:{t}" for t in tabs],
+        engagement_key=f"e:{engagement}" if engagement else None)}
+    named = sorted(i for i in scope if i)
 
     def read(span_lo: int) -> list[dict]:
-        return run(TRACE_EVENTS_SQL, call_id=call_id, instances=own, tabs=tabs, engagement_id=call["engagement_id"],
+        return run(TRACE_EVENTS_SQL, call_id=call_id, instances=own, tabs=tabs, engagement_id=engagement,
                    call_types=CALL_TYPES, unnamed_reply_types=UNNAMED_REPLY_TYPES,
                    availability_types=list(AVAILABILITY_TYPES), lo=_ts(lo), hi=_ts(hi), span_lo=_ts(span_lo),
-                   handshake_ms=HANDSHAKE_MS)
+                   handshake_ms=HANDSHAKE_MS, scope_first=named[0] if named else None,
+                   scope_last=named[-1] if named else None, scope_null="" in scope or None in scope)
 
     rows = read(min(hint, lo)) if hint is not None else None
     if rows is None or not _handshakes_seen(rows, own):
