@@ -2,9 +2,12 @@
 
 `python -m streamlit run app.py` finds `app` (an `st.App`) at the bottom and serves it: as the server starts it
 registers the pages and builds the demo database (ui/bootstrap.py). Every browser session then runs this file as its
-script: the router (`st.navigation`) and the frame (the filter bar).
+script: the sign-in (ui/auth.py: nothing from the store before it), the router (`st.navigation`) and the frame (the
+filter bar). Without sign-in configured the server only serves loopback; ui/access.py says what may start.
 """
 
+import os
+import sys
 from contextlib import asynccontextmanager
 
 import streamlit as st
@@ -50,14 +53,28 @@ async def started(server: st.App):
 
 if __name__ == "__main__":  # a browser session's run
     from ui import strings
+    from ui.auth import gate
     from ui.bootstrap import ensure_data
     from ui.filters import filter_bar
 
     st.set_page_config(page_title=strings.APP_TITLE, page_icon=":material/call:", layout="wide")
+    gate(pages)
     ensure_data()
     page = st.navigation(pages())
     if page.url_path not in UNFILTERED:
         filter_bar()
     page.run()
 else:  # imported once, by `streamlit run`, which then serves `app`
-    app = st.App(__file__, lifespan=started)
+    from starlette.middleware import Middleware
+    from streamlit import config
+
+    from ui.access import OVERRIDE_ENV, start_problem
+    from ui.return_link import ReturnToLink
+
+    secrets = st.secrets if st.secrets.load_if_toml_exists() else {}
+    problem = start_problem(config.get_option("server.address"), secrets, os.environ.get(OVERRIDE_ENV) == "1")
+    if problem:
+        print(f"Error: {problem}.", file=sys.stderr)
+        raise SystemExit(2)
+    app = st.App(__file__, lifespan=started,
+                 middleware=[Middleware(ReturnToLink, base_path=config.get_option("server.baseUrlPath") or "")])

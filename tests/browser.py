@@ -36,12 +36,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(db_path: Path) -> Iterator[str]:
-    port = free_port()
+def streamlit_server(db_path: Path, *, port: int | None = None, secrets: Path | None = None) -> Iterator[str]:
+    """`streamlit run app.py` on loopback; `secrets` names the secrets file it reads (sign-in, tests/test_auth*.py)."""
+    port = port or free_port()
     env = dict(os.environ, CALLSCOPE_DB=str(db_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         *(["--secrets.files", str(secrets)] if secrets else [])],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -12,10 +12,12 @@ from analytics.figures.style import OUTCOME_BADGES
 from analytics.figures.timeline import DIRECTION_WORDS
 from analytics.filters import FIRST_DAY, LAST_DAY
 from analytics.format import MISSING, md_escape, offset, plural, shown, utc, words
+from analytics.privacy import last_digits_only
 from analytics.replay import load as replay
 from analytics.replay.trace import lane_label
 from ingest.calls import OUTCOMES
 from ui import strings
+from ui.auth import shows_personal
 from ui.data import run
 from ui.replay_view import PLAY_KEY, Analysis, next_finding, open_call, set_step
 from ui.tables import CALL_ID_WIDTH, table
@@ -47,7 +49,8 @@ def finder(expanded: bool) -> None:
             day = w1.date_input("Day (UTC)", key="replay_find_day", min_value=FIRST_DAY, max_value=LAST_DAY)
             since = datetime.combine(day, w2.time_input("From", dtime(0, 0), key="replay_find_from"))
             until = datetime.combine(day, w3.time_input("To", dtime(23, 59), key="replay_find_to"))
-        found = replay.find_calls(run, text, portal_id=portal, since=since, until=until, outcome=outcome)
+        search = replay.find_params(text, portal_id=portal, since=since, until=until, outcome=outcome)
+        found = run(replay.FIND_CALLS_SQL, **(search if shows_personal() else last_digits_only(search)))
         if found.empty:
             st.info(strings.REPLAY_FIND_NONE)
             return

@@ -8,10 +8,12 @@ import streamlit as st
 from analytics import annotations
 from analytics.figures.timeline import DIRECTION_WORDS
 from analytics.format import md_error, md_escape, offset, shown
+from analytics.privacy import mask_text
 from analytics.replay import compare
 from analytics.replay import load as replay
 from ingest.errors import CallscopeError
 from ui import strings
+from ui.auth import viewer
 from ui.data import db_path
 from ui.replay_view import Analysis, analyse, healthy_call_id, set_step, share_url
 from ui.tables import replay_url
@@ -77,18 +79,19 @@ def notes_tab(view: Analysis) -> None:
                    help=strings.REPLAY_TAGS_HELP, on_change=_save_tags, args=(key, call_id, tags))
     if st.session_state.get("replay_notes_error"):
         st.error(st.session_state.pop("replay_notes_error"))
+    who = viewer()
     for row in notes.itertuples() if not notes.empty else ():
-        st.markdown(f"> {md_escape(row.note, lines=True)}\n\n— {md_escape(row.author or 'someone')}, "
+        note = row.note if who.personal_data else mask_text(row.note)  # a note may quote a customer's number
+        st.markdown(f"> {md_escape(note, lines=True)}\n\n— {md_escape(row.author or 'someone')}, "
                     f"{row.created_at:%Y-%m-%d %H:%M} UTC")
     if notes.empty:
         st.caption(strings.REPLAY_NO_NOTES)
     with st.form(f"replay_note_{call_id}", clear_on_submit=True):
         note = st.text_area(strings.REPLAY_NOTE, key="replay_note_text")
-        author = st.text_input(strings.REPLAY_AUTHOR, value=st.session_state.get("replay_author", ""))
+        st.caption(strings.REPLAY_NOTES_AS.format(author=md_escape(who.author)))
         if st.form_submit_button(strings.REPLAY_SAVE_NOTE):
-            st.session_state["replay_author"] = author
             try:
-                annotations.add_note(path, call_id, note, author)
+                annotations.add_note(path, call_id, note, who.author)
                 st.rerun()
             except CallscopeError as exc:
                 st.error(md_error(exc))
@@ -96,7 +99,7 @@ def notes_tab(view: Analysis) -> None:
 
 def _save_tags(key: str, call_id: str, before: list[str]) -> None:
     chosen = st.session_state[key]
-    author = st.session_state.get("replay_author") or None
+    author = viewer().author
     try:
         for tag in chosen:
             if tag not in before:

@@ -14,10 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from analytics.explorer import CALL_ID_PREFIX_SQL
+from analytics.privacy import mask_trace
 from analytics.replay import compare
 from analytics.replay import load as replay
 from analytics.replay.diagnosis import Finding, diagnose
 from analytics.replay.trace import CallState, CallTrace, Pair, pair_replies, phases, states
+from ui.auth import shows_personal
 from ui.data import RESULT_TTL_S, db_path, generation, rows, run
 
 PLAY_STEP_S = 0.8
@@ -51,16 +53,20 @@ class Analysis:
 
 
 @st.cache_data(ttl=RESULT_TTL_S, max_entries=32, show_spinner=False)
-def _analyse(path: str, gen: tuple[int, int], call_id: str) -> Analysis | None:
+def _analyse(path: str, gen: tuple[int, int], call_id: str, personal: bool) -> Analysis | None:
+    """The call's analysis; without `personal`, of its masked trace, so every panel and download drawn from it
+    (findings, states, timeline, the log and the summary) is masked too."""
     trace = replay.load_trace(rows, call_id)
     if trace is None:
         return None
+    if not personal:
+        trace = mask_trace(trace)
     return Analysis(trace, diagnose(trace), pair_replies(trace.messages), phases(trace), states(trace))
 
 
 def analyse(call_id: str) -> Analysis | None:
     gen = generation()
-    return _analyse(str(db_path()), gen, call_id) if gen is not None else None
+    return _analyse(str(db_path()), gen, call_id, shows_personal()) if gen is not None else None
 
 
 def resolve(call_id: str) -> tuple[Analysis | None, pd.DataFrame]:

@@ -43,6 +43,29 @@ TREND_TITLE = "Outcomes per {bucket}"
 BREAKDOWN_TITLE = "Breakdowns"
 BREAKDOWN_BY = "By"
 
+# Sign-in (ui/auth.py)
+LOCAL_ONLY = "sign-in not configured: local use only"
+SIGNIN_TITLE = "Sign in to Callscope"
+SIGNIN_WHY = ("Callscope shows customers' calls: their phone numbers, names and error messages. Sign in with your "
+              "company account to see them.")
+SIGNIN_BUTTON = "Sign in"
+SIGNIN_RETURNS = "After signing in you come back to the page this link opens."
+SIGNED_IN_AS = "Signed in as {email}"
+MASKED_FOR_YOU = "Phone numbers (last 4 digits), names (initials) and emails are masked for you."
+SIGN_OUT = "Sign out"
+SIGN_OUT_OTHER = "Sign out and use another account"
+REFUSED_TITLE = "No access to call data"
+REFUSED = "You are signed in as {email}, which is not on the list of people who may see Callscope's call data."
+REFUSED_UNVERIFIED = ("You are signed in as {email}, but your identity provider has not verified that address, so it "
+                      "cannot open Callscope's call data.")
+REFUSED_NO_EMAIL = ("Your identity provider did not tell Callscope your email address, so it cannot be checked against "
+                    "the list of people who may see call data.")
+REFUSED_ASK = "To ask for access, write to {contact} with the address above."
+REFUSED_ASK_ADMIN = ("To ask for access, ask whoever runs this Callscope to add your address or domain to `allowed` "
+                     "under `[callscope]` in its `.streamlit/secrets.toml`.")
+REPORT_NO_PERSONAL = "Without phone numbers, names or emails: your account may not see them."
+REPLAY_NOTES_AS = "Notes and tags are saved as written by {author}."
+
 # Call replay (pages/replay.py)
 REPLAY_TITLE = "Call replay"
 REPLAY_CAPTION = ("One call, message by message, across every SDK instance and tab it touched, "
@@ -82,7 +105,6 @@ REPLAY_NOTES = "Notes and tags"
 REPLAY_TAGS = "Tags"
 REPLAY_TAGS_HELP = "Tags are stored beside the database and survive re-imports; type a new one and press Enter."
 REPLAY_NOTE = "Add a note"
-REPLAY_AUTHOR = "Your name"
 REPLAY_SAVE_NOTE = "Save note"
 REPLAY_NO_NOTES = "No notes yet."
 REPLAY_SHARE = "Share"

@@ -4,7 +4,8 @@ cell reading "None", and call ids that open their replay in place.
 A column's kind comes from its name (units in names): `*_rate`, `*share`, `conversion`, `of_all` are shares shown as
 percents with one decimal (`16.7%`); `*_ms` milliseconds and `*_s` seconds carry their unit in the header; `*_id`
 ids are written without separators; other integers are counts with separators (`1,234`); missing values are
-MISSING (`—`). `table()` draws one; `open_replay()` switches this session to a call's replay.
+MISSING (`—`). `table()` draws one, its personal columns masked for a viewer who may not see them
+(analytics/privacy.py: its download holds what it shows); `open_replay()` switches this session to a call's replay.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from analytics.format import MISSING, words
+from analytics.privacy import mask_frame
 from ui import strings
+from ui.auth import shows_personal
 
 REPLAY_PAGE = "pages/support/replay.py"
 REPLAY_URL = "/replay?call="
@@ -89,8 +92,9 @@ def display(frame: pd.DataFrame, tz: str = "UTC") -> tuple[pd.DataFrame, dict]:
 
 def table(frame: pd.DataFrame, *, key: str | None = None, tz: str = "UTC", config: dict | None = None,
           order: list[str] | None = None, **options):
-    """Draw `frame` as display() shows it (`config` overrides a column), full width, without the index."""
-    shown, columns = display(frame, tz)
+    """Draw `frame` as display() shows it (`config` overrides a column), full width, without the index; masked
+    unless this viewer may see personal data."""
+    shown, columns = display(frame if shows_personal() else mask_frame(frame), tz)
     return st.dataframe(shown, hide_index=True, width="stretch", key=key, column_order=order,
                         column_config={**columns, **(config or {})}, placeholder=MISSING, **options)
 

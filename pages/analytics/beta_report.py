@@ -18,6 +18,7 @@ from analytics.report.figures import figures
 from analytics.report.render import FORMATS, blocks, file_name, header_lines, link_base, md_table, render
 from ingest.errors import CallscopeError
 from ui import strings
+from ui.auth import shows_personal
 from ui.data import RESULT_TTL_S, db_path, generation
 from ui.filters import current
 
@@ -40,7 +41,11 @@ tag = left.text_input(s.TAG_LABEL, value=DEFAULT_TAG, help=s.TAG_HELP, key="repo
 browser_base = urljoin(st.context.url, ".") if st.context.url else ""  # the address this dashboard was opened at
 base_url = middle.text_input(s.BASE_URL_LABEL, value=browser_base, help=s.BASE_URL_HELP, key="report_base_url",
                              placeholder=s.BASE_URL_PLACEHOLDER).strip()
-personal = right.toggle(s.INCLUDE_PERSONAL, value=False, help=s.INCLUDE_PERSONAL_HELP, key="report_personal")
+if shows_personal():  # offered only to those who may see personal data
+    personal = right.toggle(s.INCLUDE_PERSONAL, value=False, help=s.INCLUDE_PERSONAL_HELP, key="report_personal")
+else:
+    personal = False
+    right.caption(strings.REPORT_NO_PERSONAL)
 try:
     report = _report(str(db_path()), generation(), notes_version(db_path()), f, tag, personal)
 except CallscopeError as exc:  # a tag that cannot be one, or the notes file busy for longer than a moment

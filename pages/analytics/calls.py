@@ -6,8 +6,10 @@ import streamlit as st
 from analytics import annotations, explorer
 from analytics.explorer import EXPLORER_LIMIT, explorer_params
 from analytics.format import words
+from analytics.privacy import last_digits_only
 from ingest.calls import OUTCOMES
 from ui import strings
+from ui.auth import shows_personal
 from ui.data import db_path, run
 from ui.filters import current_or_stop
 from ui.tables import calls as calls_table
@@ -29,6 +31,8 @@ tag = top[3].selectbox(strings.CALLS_TAG, tags["tag"].tolist() if not tags.empty
 tagged = annotations.calls_with_tag(db_path(), tag) if tag else None
 
 narrowed = explorer_params(outcomes=outcomes, users=picked_users, tagged=tagged, text=text)
+if not shows_personal():
+    narrowed = last_digits_only(narrowed)
 calls = run(explorer.CALLS_SQL, **f.params(), **narrowed, limit=EXPLORER_LIMIT)
 if calls.empty:
     st.info(strings.CALLS_NO_MATCH if text or outcomes or picked_users or tag else strings.EMPTY_FILTER)
