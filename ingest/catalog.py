@@ -62,6 +62,24 @@ def define_tables(con: duckdb.DuckDBPyConnection, folder: Path, manifest: mf.Man
             con.execute(empty_table_ddl(table, manifest.schemas[table]))
 
 
+# Tables a reader also sees as `<table>_by_day`, with the partition as a column `day` (DATE): a statement that
+# filters on `day` with a constant or a bound value opens only those days' files. Looking one call up (the replay)
+# then costs what the call spans, not what the store holds: every file a query cannot skip by its path costs
+# DuckDB a look at its statistics.
+BY_DAY = ("events", "call_messages", "instance_keys", "calls")
+
+
+def define_day_views(con: duckdb.DuckDBPyConnection, folder: Path, manifest: mf.Manifest) -> None:
+    for table in BY_DAY:
+        files = manifest.files(table)
+        if table in manifest.schemas and files and all(f.day for f in files):
+            paths = sql_list([folder / f.path for f in files])
+            con.execute(f"CREATE OR REPLACE VIEW {table}_by_day AS SELECT * FROM read_parquet({paths}, "
+                        "hive_partitioning = true, hive_types = {'day': DATE})")
+        elif table in manifest.schemas:
+            con.execute(empty_table_ddl(f"{table}_by_day", manifest.schemas[table] + [["day", "DATE"]]))
+
+
 def no_data(db_path: Path) -> NoData:
     return NoData(
         f"no Callscope data at {db_path}",
@@ -87,6 +105,7 @@ def connect_reader(db_path: Path) -> duckdb.DuckDBPyConnection:
     try:
         con.execute("SET parquet_metadata_cache = true")  # footers are read once per connection, not per query
         define_tables(con, folder, manifest)
+        define_day_views(con, folder, manifest)
     except BaseException:
         con.close()
         raise

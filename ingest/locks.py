@@ -5,6 +5,11 @@ Each lock is an flock on its own small file (`callscope.duckdb.lock`, `callscope
 never leaves it behind. The exclusive holder writes its pid into the lock file, so whoever gives up waiting can
 say which process was in the way.
 
+Writers go first: a writer takes the lock's turnstile (`….lock.turn`) before the lock and holds it while it
+waits and writes, and a reader passes through the turnstile before it takes the lock, so readers that keep
+arriving (dashboard sessions reading notes) cannot starve a writer (an flock grants a shared lock to a newcomer
+even while a writer waits).
+
 `wait_s=None` waits as long as it takes; otherwise the lock is retried (every POLL_MIN_S at first, backing off to
 POLL_MAX_S) until `wait_s` has passed, then `on_timeout(holder)` builds the error to raise: `holder` is the pid
 the last exclusive holder recorded, or None when the file holds none.
@@ -42,23 +47,47 @@ def _busy(holder: str | None) -> Exception:
 @contextmanager
 def exclusive(path: Path, wait_s: float | None = None, *, on_timeout: OnTimeout = _busy) -> Iterator[None]:
     """Hold the flock on `path` alone (creating the file), with this process's pid written in it."""
-    fd = _take(path, fcntl.LOCK_EX, wait_s, on_timeout)
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    turn = _take(_turnstile(path), fcntl.LOCK_EX, wait_s, lambda _: on_timeout(_holder(path)))
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
+        fd = _take(path, fcntl.LOCK_EX, _left(deadline), on_timeout)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
     finally:
-        os.close(fd)  # closing the descriptor releases the flock
+        os.close(turn)
 
 
 @contextmanager
 def shared(path: Path, wait_s: float | None = None, *, on_timeout: OnTimeout = _busy) -> Iterator[None]:
     """Hold the flock on `path` together with other readers, while no one holds it exclusively."""
-    fd = _take(path, fcntl.LOCK_SH, wait_s, on_timeout)
+    deadline = None if wait_s is None else time.monotonic() + wait_s
+    os.close(_take(_turnstile(path), fcntl.LOCK_SH, wait_s, lambda _: on_timeout(_holder(path))))
+    fd = _take(path, fcntl.LOCK_SH, _left(deadline), on_timeout)
     try:
         yield
     finally:
         os.close(fd)
+
+
+def _turnstile(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".turn")
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _holder(path: Path) -> str | None:
+    """The pid the last exclusive holder of `path` wrote, if any."""
+    try:
+        return Path(path).read_text(errors="replace")[:32].strip() or None
+    except OSError:
+        return None
 
 
 def _take(path: Path, mode: int, wait_s: float | None, on_timeout: OnTimeout) -> int:

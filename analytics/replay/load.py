@@ -1,17 +1,19 @@
 """Call replay: find a call, load it as a `CallTrace`, and share it (capture format v1, a text summary).
 
-Opening one call takes four statements, all with bound parameters, none scanning a whole table but `calls`
-(call_messages is sorted by call_id, events by instance then time within a day, instance_keys by instance, so
-DuckDB's zone maps skip the rest):
-1. `CALL_SQL`: its `calls` row, and the instances and tabs its `call_messages` crossed;
-2. `SCOPE_SQL`: the other instances that were in those tabs, or carried its engagementId, during the call;
+Opening one call takes five statements, all with bound parameters. Only the first reads every day of a table
+(the id column of `calls`); the others read the `<table>_by_day` views (ingest/catalog.py) for the days the
+call spans, so their cost does not grow with the store's history, and within a day DuckDB's zone maps skip the
+row groups of other calls (call_messages is sorted by call_id; events by instance, then time):
+1. `CALL_SQL`: its `calls` row; `CALL_INSTANCES_SQL`: the instances and tabs its `call_messages` crossed;
+2. `NEIGHBOURS_SQL`: the iframes that started during the call in those tabs, or with its engagementId;
 3. `TRACE_EVENTS_SQL`: the full `events` rows of its messages, plus the other events of those instances around the
    call (their SYNC handshake, the last availability message before the ring, everything in the window
    `[start - LEAD_MS, last message or went-away + TAIL_MS]` that belongs to no other call), plus the iframes that
    started in the window in the same tabs (a navigation re-mounting one) or with the call's engagementId in their
    SYNC (HubSpot handing it over). How far back to read comes from the instance ids when they are SDK instanceIds
    (`_span_hint`), else from `instances` (`INSTANCE_STARTS_SQL`, one more statement);
-4. `PORTAL_MEDIANS_SQL`: the portal's median HubSpot reply latencies, for "slow reply" findings.
+4. `PORTAL_MEDIANS_SQL`: the portal's median HubSpot reply latencies over the MEDIAN_DAYS up to the call's
+   day, for "slow reply" findings.
 The instances' lanes (start, last message, went away) are read off those events (`instances_of`); whether the call
 dropped is the `calls` row's outcome (ingest/calls.py).
 
@@ -39,6 +41,7 @@ HANDSHAKE_MS = 30_000   # an instance's first 30 s: its SYNC/SYNC_ACK (HubSpot g
 INSTANCE_ID_SLACK_MS = 5_000             # read from this long before an instanceId's time (clock skew)
 INSTANCE_ID_MAX_AGE_MS = 7 * 86_400_000  # an id older than this before the call is not taken as a time
 FIND_LIMIT = 200
+MEDIAN_DAYS = 30        # the portal's reply latencies a call is compared with: its calls of these days
 # Types that always belong to some call: in a window they are context only when tied to this call.
 CALL_TYPES = sorted(sdk.CALL_LIFECYCLE_TYPES | sdk.CALL_REPLY_TYPES)
 # Replies call_messages ties by engagementId; a failure carries only {error: {message}}, so it is tied to no call.
@@ -55,10 +58,16 @@ SELECT external_call_id, direction, outcome, portal_id, user_id, app, sdk_versio
        epoch_ms(started_at) AS started_ms, epoch_ms(answered_at) AS answered_ms, epoch_ms(ended_at) AS ended_ms,
        epoch_ms(completed_at) AS completed_ms, epoch_ms(transferred_at) AS transferred_ms,
        epoch_ms(last_event_at) AS last_event_ms, epoch_ms(went_away_at) AS went_away_ms,
-       (SELECT list(DISTINCT instance ORDER BY instance) FROM call_messages WHERE call_id = $call_id) AS instance_ids,
-       (SELECT list(DISTINCT tab ORDER BY tab) FROM call_messages WHERE call_id = $call_id) AS instance_tabs
+       CAST(started_at AS DATE) AS start_day
 FROM calls
 WHERE external_call_id = $call_id
+"""
+
+# The instances and tabs the call's messages crossed (call_messages is partitioned by the day its call started).
+CALL_INSTANCES_SQL = """
+SELECT list(DISTINCT instance ORDER BY instance) AS instance_ids, list(DISTINCT tab ORDER BY tab) AS instance_tabs
+FROM call_messages_by_day
+WHERE day = $start_day AND call_id = $call_id
 """
 
 # When an instance id is not the SDK's instanceId (see _span_hint), where its events start: its first event.
@@ -66,32 +75,34 @@ INSTANCE_STARTS_SQL = """
 SELECT instance, epoch_ms(started_at) AS started_ms FROM instances WHERE instance IN (SELECT unnest($instances))
 """
 
-# Which other instances the call's window [$lo, $hi] can show: those whose events in it carry one of the call's
-# tabs or its engagementId (instance_keys: each instance's span and every tab and engagementId its events carry;
-# '' is the events without an instance). Events are sorted by instance within a day, so reading only the
-# instances from the first to the last of these and the call's own skips most of a busy day's row groups.
-SCOPE_SQL = """
-SELECT instance FROM instance_keys
-WHERE first_at <= $hi AND last_at >= $lo AND (list_has_any(keys, $tab_keys) OR list_contains(keys, $engagement_key))
+# The other iframes the call's window [$lo, $hi] can show: those that started in it and whose events carry one of
+# the call's tabs or its engagementId (instance_keys: each instance's first event, partitioned by its day, and
+# every tab and engagementId its events carry).
+NEIGHBOURS_SQL = """
+SELECT instance FROM instance_keys_by_day
+WHERE day BETWEEN $lo_day AND $hi_day AND first_at BETWEEN $lo AND $hi AND instance <> ''
+  AND (list_has_any(keys, $tab_keys) OR list_contains(keys, $engagement_key))
 """
 
 # The call's messages and its instances' context; plus, in the call's window, the iframes that started in the
 # same tabs (a navigation re-mounting one) or with the call's engagementId in their SYNC (HubSpot handing it over).
-# `$scope_*` (SCOPE_SQL plus the call's instances) only narrows what is read: every row kept is in it.
+# Only the days from $first_day to $last_day are opened, and within them the row groups of the instances from
+# $scope_first to $scope_last (events are sorted by instance, then time, within a day).
 TRACE_EVENTS_SQL = """
-WITH tied AS (SELECT event_key, min(tied_by) AS tied_by FROM call_messages WHERE call_id = $call_id GROUP BY 1),
+WITH tied AS (SELECT event_key, min(tied_by) AS tied_by FROM call_messages_by_day
+              WHERE day = $start_day AND call_id = $call_id GROUP BY 1),
 candidates AS (
     -- Light columns only: the whole message is read for the kept rows alone (by time and key, below).
     SELECT e.event_key, e.ts, t.tied_by, list_contains($instances, e.instance) AS own,
            min(e.ts) OVER (PARTITION BY e.instance) AS instance_first_ts,
            max(CASE WHEN list_contains($availability_types, e.type) AND e.ts < $lo THEN e.ts END)
                OVER (PARTITION BY e.instance) AS last_availability_ts
-    FROM events e LEFT JOIN tied t ON t.event_key = e.event_key
-    WHERE e.ts BETWEEN $span_lo AND $hi
-      AND (e.instance BETWEEN $scope_first AND $scope_last OR ($scope_null AND e.instance IS NULL))
+    FROM events_by_day e LEFT JOIN tied t ON t.event_key = e.event_key
+    WHERE e.day BETWEEN $first_day AND $last_day AND e.ts BETWEEN $span_lo AND $hi
+      AND e.instance BETWEEN $scope_first AND $scope_last
       AND (list_contains($instances, e.instance)
-           OR (e.ts >= $lo AND (list_contains($tabs, e.tab)
-                                OR (e.type = 'SYNC' AND e.engagement_id = $engagement_id AND $engagement_id <> 0))))
+           OR (e.ts >= $lo AND list_contains($neighbours, e.instance)
+               AND (list_contains($tabs, e.tab) OR (e.type = 'SYNC' AND e.engagement_id = $engagement_id))))
       AND (t.tied_by IS NOT NULL OR NOT list_contains($call_types, e.type)
            OR (list_contains($unnamed_reply_types, e.type) AND e.engagement_id IS NULL))
 ),
@@ -106,16 +117,17 @@ kept AS (
 SELECT epoch_ms(e.ts) AS ts_ms, e.direction, e.instance, e.tab, e.type, e.known_type, e.message_id,
        e.external_call_id, e.engagement_id, e.call_end_status, e.error_message, e.error_type, e.caller_id_matches,
        e.url, e.app, e.sdk_version, e.redacted, e.message, k.tied_by, e.event_key, k.own
-FROM events e JOIN kept k ON e.ts = k.ts AND e.event_key = k.event_key
-WHERE e.ts BETWEEN $span_lo AND $hi
-  AND (e.instance BETWEEN $scope_first AND $scope_last OR ($scope_null AND e.instance IS NULL))
+FROM events_by_day e JOIN kept k ON e.ts = k.ts AND e.event_key = k.event_key
+WHERE e.day BETWEEN $first_day AND $last_day AND e.ts BETWEEN $span_lo AND $hi
+  AND e.instance BETWEEN $scope_first AND $scope_last
 ORDER BY e.ts, e.load_id, e.line_no
 """
 
+# The portal's typical reply latencies: its calls' medians over the MEDIAN_DAYS up to the call's day.
 PORTAL_MEDIANS_SQL = """
 SELECT median(engagement_latency_ms) AS engagement, median(caller_id_latency_ms) AS caller_id
-FROM calls
-WHERE portal_id = $portal_id
+FROM calls_by_day
+WHERE day BETWEEN $start_day - to_days($days) AND $start_day AND portal_id = $portal_id
 """
 
 # Find calls: a call id (prefix), an engagement id, the last digits of a phone number (a redacted number keeps
@@ -161,22 +173,25 @@ def load_trace(run: Runner, call_id: str) -> CallTrace | None:
     if not found:
         return None
     call = dict(found[0])
-    own, tabs = call.pop("instance_ids") or [], call.pop("instance_tabs") or []
+    start_day = call.pop("start_day")
+    crossed = run(CALL_INSTANCES_SQL, call_id=call_id, start_day=start_day)[0]
+    own, tabs = crossed["instance_ids"] or [], crossed["instance_tabs"] or []
     end = max(call["last_event_ms"], call["went_away_ms"] or 0)
     lo, hi = call["started_ms"] - LEAD_MS, end + TAIL_MS
     hint = _span_hint(own, call["started_ms"])
     engagement = call["engagement_id"]
-    scope = set(own) | {r["instance"] for r in run(
-        SCOPE_SQL, lo=_ts(lo), hi=_ts(hi), tab_keys=[f"t:{t}" for t in tabs],
-        engagement_key=f"e:{engagement}" if engagement else None)}
-    named = sorted(i for i in scope if i)
+    neighbours = [r["instance"] for r in run(
+        NEIGHBOURS_SQL, lo=_ts(lo), hi=_ts(hi), lo_day=_ts(lo).date(), hi_day=_ts(hi).date(),
+        tab_keys=[f"t:{t}" for t in tabs], engagement_key=f"e:{engagement}" if engagement else None)]
+    scope = sorted({i for i in own + neighbours if i is not None})
 
     def read(span_lo: int) -> list[dict]:
-        return run(TRACE_EVENTS_SQL, call_id=call_id, instances=own, tabs=tabs, engagement_id=engagement,
-                   call_types=CALL_TYPES, unnamed_reply_types=UNNAMED_REPLY_TYPES,
-                   availability_types=list(AVAILABILITY_TYPES), lo=_ts(lo), hi=_ts(hi), span_lo=_ts(span_lo),
-                   handshake_ms=HANDSHAKE_MS, scope_first=named[0] if named else None,
-                   scope_last=named[-1] if named else None, scope_null="" in scope or None in scope)
+        return run(TRACE_EVENTS_SQL, call_id=call_id, start_day=start_day, instances=own, neighbours=neighbours,
+                   tabs=tabs, engagement_id=engagement, call_types=CALL_TYPES,
+                   unnamed_reply_types=UNNAMED_REPLY_TYPES, availability_types=list(AVAILABILITY_TYPES),
+                   lo=_ts(lo), hi=_ts(hi), span_lo=_ts(span_lo), first_day=_ts(span_lo).date(),
+                   last_day=_ts(hi).date(), handshake_ms=HANDSHAKE_MS, scope_first=scope[0] if scope else None,
+                   scope_last=scope[-1] if scope else None)
 
     rows = read(min(hint, lo)) if hint is not None else None
     if rows is None or not _handshakes_seen(rows, own):
@@ -189,7 +204,7 @@ def load_trace(run: Runner, call_id: str) -> CallTrace | None:
     messages = _tie_unnamed_replies([_message(i, r) for i, r in enumerate(rows)])
     medians = {}
     if call["portal_id"] is not None:
-        found = run(PORTAL_MEDIANS_SQL, portal_id=call["portal_id"])
+        found = run(PORTAL_MEDIANS_SQL, portal_id=call["portal_id"], start_day=start_day, days=MEDIAN_DAYS)
         medians = {k: float(v) for k, v in found[0].items() if v is not None} if found else {}
     return CallTrace(call_id, call, messages, instances_of(messages, roles), medians)
 
