@@ -174,8 +174,43 @@ def test_opening_a_call_runs_a_few_bound_queries(run, support_db):
         return run(sql, **params)
 
     replay.load_trace(spy, "c-drop")
-    assert len(seen) <= 5
+    assert len(seen) <= 6
     assert all(sql in vars(replay).values() for sql, _ in seen)  # named statements only, values bound
+
+
+def _files_read(plan: dict) -> list[int]:
+    """'Total Files Read' of every Parquet scan in an EXPLAIN (ANALYZE, FORMAT JSON) plan."""
+    found, todo = [], list(plan["operator"])
+    while todo:
+        node = todo.pop()
+        todo += node.get("children", [])
+        if node["extra_info"].get("Function") == "READ_PARQUET":
+            found.append(int(node["extra_info"]["Total Files Read"]))
+    return found
+
+
+def test_opening_a_call_reads_only_the_days_it_spans(db):
+    log = Log()
+    for day in range(6):  # a call a day: six days of events, calls and call_messages
+        answered(Tab(log, f"tab-{day}").iframe("remote", at=T0 + day * 86_400_000), f"d{day}", 9300 + day)
+    db.load(log)
+    scans: dict[str, list[int]] = {}
+    with connect_reader(db.path) as con:
+        assert con.execute("SELECT count(DISTINCT day) FROM events_by_day").fetchone()[0] == 6
+        fetch = runner(con)
+
+        def profiled(sql, **params):
+            plan = con.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()[1]
+            scans[next(k for k, v in vars(replay).items() if v is sql)] = _files_read(json.loads(plan))
+            return fetch(sql, **params)
+
+        trace = replay.load_trace(profiled, "d3")
+    assert [m.type for m in trace.call_messages][:1] == ["INCOMING_CALL"] and trace.call["outcome"] == "answered"
+    # The call, its messages, its neighbours: one day's files each. Finding it by id reads every day's `calls`,
+    # the portal's medians the 30 days up to it (days 0-3 here).
+    for statement in ("CALL_INSTANCES_SQL", "NEIGHBOURS_SQL", "TRACE_EVENTS_SQL"):
+        assert scans[statement] and all(n == 1 for n in scans[statement]), (statement, scans[statement])
+    assert scans["CALL_SQL"] == [6] and scans["PORTAL_MEDIANS_SQL"] == [4]
 
 
 # Export and summary --------------------------------------------------------------------------------------------
