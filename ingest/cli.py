@@ -83,7 +83,12 @@ def _add_demo(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _add_derive(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     derive = sub.add_parser("derive", help="Rebuild instances and calls from the stored events.",
                             description="Rebuild the instances, call_messages and calls tables from all the stored "
-                                        "events (after upgrading Callscope), and publish them.")
+                                        "events (after upgrading Callscope), and publish them. --engine spark runs "
+                                        "the same SQL on Apache Spark (pip install -r requirements-spark.txt).")
+    derive.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="duckdb (default: this machine) or spark (a cluster, or local[*])")
+    derive.add_argument("--master", default="local[*]", metavar="URL",
+                        help="with --engine spark: the Spark master, e.g. spark://host:7077 or yarn (default local[*])")
     db_arg(derive)
     return derive
 
@@ -256,7 +261,12 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     with Writer(args.db) as writer:
-        derive_all(writer)
+        if args.engine == "spark":
+            from ingest.spark.engine import derive_with_spark
+
+            derive_with_spark(writer, args.master)
+        else:
+            derive_all(writer)
         writer.publish()
         calls = sum(f.rows for f in writer.manifest.files("calls"))
     err.print(strings.DERIVED.format(calls=calls, seconds=time.perf_counter() - started), markup=False)

@@ -41,8 +41,23 @@ def add(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     report.add_argument("--tag", default="beta-feedback", help="list the calls carrying this tag (default beta-feedback)")
     report.add_argument("--include-personal", action="store_true",
                         help="include phone numbers, user ids and unredacted notes (left out by default)")
+    report.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="where the statements run: duckdb (default) or spark (pip install -r "
+                             "requirements-spark.txt)")
+    report.add_argument("--master", default="local[*]", metavar="URL",
+                        help="with --engine spark: the Spark master, e.g. spark://host:7077 (default local[*])")
     db_arg(report)
     return report
+
+
+def _connect(args: argparse.Namespace):
+    """The store's reader: DuckDB's, or the same statements run on Spark (analytics.spark.SparkConnection)."""
+    if args.engine == "spark":
+        from analytics.spark import SparkConnection
+        from ingest.spark.engine import start
+
+        return SparkConnection(start(args.master), args.db)
+    return connect_reader(args.db)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     formats = list(FORMATS) if args.format == "all" else [args.format]
     if str(args.out) == "-" and len(formats) > 1:
         raise CallscopeError("--out - writes one format to stdout", "Add --format html, md or csv")
-    with connect_reader(args.db) as con:
+    with _connect(args) as con:
         report = build_report(con, f, db_path=args.db, tag=args.tag, include_personal=args.include_personal)
     if str(args.out) == "-":
         sys.stdout.write(render(report, formats[0], args.base_url))
