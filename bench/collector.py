@@ -2,8 +2,8 @@
 
 Many concurrent senders post batches to a collector in its own process for a while; the collector is then
 killed with SIGKILL under load, restarted on the same database, and every batch it acknowledged is counted in
-DuckDB: each acknowledged event must be stored exactly once. Prints sustained events/s and the p50/p99 time to
-acknowledgement. Also the harness the collector tests use (`collector_process`).
+DuckDB: each acknowledged event must be stored exactly once. Prints sustained events/s, the p50/p99 time to
+acknowledgement and the spool's size over time (bounded when the flusher keeps up). Also the harness the collector tests use (`collector_process`).
 """
 
 from __future__ import annotations
@@ -175,18 +175,39 @@ def count_stored(db: Path, event_ids: list[str]) -> tuple[int, int, int]:
     return found, extra, total
 
 
+def spool_size(db: Path) -> tuple[int, int]:
+    """(segments, bytes) waiting in the collector's spool."""
+    from ingest.spool import spool_dir
+
+    sizes = []
+    for path in spool_dir(db).glob("*.ndjson"):
+        try:
+            sizes.append(path.stat().st_size)
+        except FileNotFoundError:  # flushed while we looked
+            continue
+    return len(sizes), sum(sizes)
+
+
+def sample_spool(db: Path, every_s: float, stop: threading.Event, samples: list[tuple[float, int, int]]) -> None:
+    started = time.monotonic()
+    while not stop.wait(every_s):
+        samples.append((time.monotonic() - started, *spool_size(db)))
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (values or [0.0])[0]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Long because it is the benchmark's script: arguments, load, kill -9, restart, count, report."""
     parser = argparse.ArgumentParser(prog="python -m bench.collector", description=__doc__.split("\n\n")[0])
     parser.add_argument("--senders", type=int, default=20, help="concurrent senders (default 20)")
     parser.add_argument("--events", type=int, default=50, help="events per batch (default 50)")
-    parser.add_argument("--seconds", type=float, default=20, help="load before the kill -9, at most 60 (default 20)")
+    parser.add_argument("--seconds", type=float, default=20, help="load before the kill -9, at most 300 (default 20)")
+    parser.add_argument("--sample-s", type=float, default=5, help="seconds between spool size samples (default 5)")
     parser.add_argument("--max-batches", type=int, default=100_000, help="batches per sender at most (default 100,000)")
     args = parser.parse_args(argv)
-    seconds = min(args.seconds, 60.0)
+    seconds = min(args.seconds, 300.0)
 
     folder = Path(tempfile.mkdtemp(prefix="callscope-serve-bench-"))
     db = folder / "callscope.duckdb"
@@ -199,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     proc = start_collector(db, port, tokens, log_path=log_path)
     stop = threading.Event()
     senders = [Sender(n, port, token, args.events, stop, args.max_batches) for n in range(args.senders)]
+    samples: list[tuple[float, int, int]] = []
+    sampler = threading.Thread(target=sample_spool, args=(db, args.sample_s, stop, samples), daemon=True)
     started = time.monotonic()
     for s in senders:
         s.start()
+    sampler.start()
     time.sleep(seconds)
     in_duckdb = count_stored(db, [])[2] if snapshot_path(db).exists() else 0
     os.kill(proc.pid, signal.SIGKILL)  # under load: batches in flight are lost unacknowledged, never half-stored
@@ -221,13 +245,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(s.failures for s in senders)} batch(es) in flight at the kill; {in_duckdb:,} events already in "
           f"DuckDB ({in_duckdb / window:,.0f} events/s), the rest in the spool", file=sys.stderr)
 
+    print("spool over time: " + "; ".join(f"{t:.0f} s {n} segments {b / 1e6:.1f} MB" for t, n, b in samples),
+          file=sys.stderr)
     restart = time.monotonic()
-    proc = start_collector(db, port, tokens, log_path=log_path)  # loads the leftover spool before it listens
+    proc = start_collector(db, port, tokens, log_path=log_path)  # listens at once; the leftovers load meanwhile
     ready_s = time.monotonic() - restart
+    wait_until_flushed(f"http://127.0.0.1:{port}", timeout_s=600)
+    drained_s = time.monotonic() - restart
     stop_collector(proc)
     found, extra, total = count_stored(db, acked)
     verdict = "OK" if found == len(acked) and extra == 0 else "FAILED"
-    print(f"after kill -9 and restart ({ready_s:.1f} s to load the leftover spool and listen): acknowledged "
+    print(f"after kill -9 and restart (listening after {ready_s:.1f} s, leftover spool loaded after {drained_s:.1f} s): "
+          f"acknowledged "
           f"{len(acked):,}, stored {found:,} of them, {extra} stored twice; {total:,} events in the database "
           f"({total - found:,} from batches in flight at the kill, stored but never acknowledged): {verdict}",
           file=sys.stderr)
@@ -236,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                       "p50_ms": round(percentile(latencies, 50) * 1000, 1),
                       "p99_ms": round(percentile(latencies, 99) * 1000, 1), "acknowledged": len(acked),
                       "stored_acknowledged": found, "stored_twice": extra, "stored_total": total,
-                      "restart_s": round(ready_s, 1), "ok": verdict == "OK"}))
+                      "restart_s": round(ready_s, 1), "drained_s": round(drained_s, 1),
+                      "spool_over_time": [{"s": round(t), "segments": n, "bytes": b} for t, n, b in samples],
+                      "ok": verdict == "OK"}))
     return 0 if verdict == "OK" else 1
 
 

@@ -1,7 +1,9 @@
 """`python -m ingest bench` (plugged into `ingest.cli` by `ingest/__main__.py`): the loader against DuckDB's own `read_json` on the same file, in the same run.
 
 Each contender runs in a fresh subprocess (so peak memory is its own), `--repeat` times; medians are printed
-with the ratio to the baseline. This is a benchmark command, not a test: nothing here asserts a time.
+with the ratio to the baseline. `--python-parser` adds the loader with every line parsed in Python (the columnar
+path's oracle), so the gain of the columnar parse is measured in the same run too. This is a benchmark command,
+not a test: nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ _CHILD = r"""
 import json, resource, sys, time
 kind, log, db = sys.argv[1], sys.argv[2], sys.argv[3]
 start = time.perf_counter()
-if kind == "callscope":
+if kind in ("callscope", "python"):
     from ingest.load import load_sources
     from pathlib import Path
-    rows = load_sources([log], Path(db)).counts.loaded
+    rows = load_sources([log], Path(db), columnar=kind == "callscope").counts.loaded
 else:
     import duckdb
     con = duckdb.connect(db)
@@ -67,7 +69,10 @@ def _run_child(kind: str, log: Path, workdir: Path, repo: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(events: int, repeat: int, keep: Path | None) -> int:
+CONTENDERS = {"callscope": "callscope", "python": "python parser", "read_json": "duckdb read_json"}
+
+
+def main(events: int, repeat: int, keep: Path | None, python_parser: bool = False) -> int:
     repo = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="callscope-bench-") as tmp:
         workdir = Path(keep or tmp)
@@ -78,9 +83,11 @@ def main(events: int, repeat: int, keep: Path | None) -> int:
             write_log(log, events)
         size_mb = log.stat().st_size / 1e6
         lines = sum(1 for _ in log.open("rb"))
-        results: dict[str, list[dict]] = {"callscope": [], "duckdb read_json": []}
+        kinds = [k for k in CONTENDERS if python_parser or k != "python"]
+        results: dict[str, list[dict]] = {CONTENDERS[k]: [] for k in kinds}
         for i in range(repeat):
-            for kind, key in (("callscope", "callscope"), ("read_json", "duckdb read_json")):
+            for kind in kinds:
+                key = CONTENDERS[kind]
                 r = _run_child(kind, log, workdir, repo)
                 results[key].append(r)
                 print(f"  run {i + 1}/{repeat} {key:<17} {r['seconds']:7.2f} s  {r['peak_mb']:7.0f} MB peak",
@@ -89,10 +96,14 @@ def main(events: int, repeat: int, keep: Path | None) -> int:
     base, ours = med["duckdb read_json"], med["callscope"]
     print(f"file: {lines:,} events, {size_mb:,.0f} MB NDJSON; medians of {repeat} runs")
     print(f"{'loader':<18}{'events/s':>12}{'seconds':>10}{'peak MB':>10}")
-    for name in ("callscope", "duckdb read_json"):
+    for name in results:
         print(f"{name:<18}{lines / med[name]['seconds']:>12,.0f}{med[name]['seconds']:>10.2f}{med[name]['peak_mb']:>10.0f}")
     print(f"ratio callscope / read_json: time x{ours['seconds'] / base['seconds']:.2f}, "
           f"throughput x{base['seconds'] / ours['seconds']:.2f}, peak memory x{ours['peak_mb'] / base['peak_mb']:.2f}")
+    if "python parser" in med:
+        old = med["python parser"]
+        print(f"ratio callscope / python parser: throughput x{old['seconds'] / ours['seconds']:.2f}, "
+              f"peak memory x{ours['peak_mb'] / old['peak_mb']:.2f}")
     print("(read_json only parses into a table; callscope also validates, keys, dedups, redacts if asked, "
           "derives calls and publishes them)")
     return 0
@@ -105,7 +116,9 @@ def add(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench.add_argument("--events", type=int, default=1_000_000, help="events in the log (default 1,000,000)")
     bench.add_argument("--repeat", type=int, default=3, help="runs of each loader (default 3)")
     bench.add_argument("--keep", type=Path, help="keep the generated log in this folder and reuse it")
+    bench.add_argument("--python-parser", action="store_true",
+                       help="also run the loader with every line parsed in Python (the columnar path's oracle)")
     return bench
 
 
-BENCH = Command(add=add, run=lambda args: main(args.events, args.repeat, args.keep))
+BENCH = Command(add=add, run=lambda args: main(args.events, args.repeat, args.keep, args.python_parser))

@@ -12,10 +12,16 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+import pyarrow.compute as pc
+
+from ingest import columnar as columnar_sql
+from ingest import store
+from ingest.batches import Batch, parse_blocks
 from ingest.errors import NotALog
 from ingest.parse import Event, Reject, parse_lines
-from ingest.read import STDIN, RawLine, read_lines
+from ingest.read import STDIN, LineBlock, read_blocks, read_lines
 from ingest.redact import Redactor, load_key
 from ingest.store import LoadCounts, Writer
 
@@ -23,6 +29,7 @@ from ingest.store import LoadCounts, Writer
 SNIFF_LINES = 50
 
 Progress = Callable[[str, int], None]  # (source, bytes consumed so far in it)
+T = TypeVar("T")
 
 
 @dataclass
@@ -57,6 +64,26 @@ def _sniffed(source: str, items: Iterator[Event | Reject]) -> Iterator[Event | R
     yield from items
 
 
+def _sniffed_batches(source: str, batches: Iterator[Batch]) -> Iterator[Batch]:
+    """`_sniffed` over batches: the first SNIFF_LINES records, in line order, must hold an event."""
+    head: list[Reject] = []
+    settled = False
+    for batch in batches:
+        if not settled:
+            need = SNIFF_LINES - len(head)
+            events = batch.events.column("line_no") if batch.events is not None else None
+            first_event = pc.min(events).as_py() if events is not None and len(events) else None
+            rejects = [r for r in batch.rejects if first_event is None or r.line_no < first_event][:need]
+            head += rejects
+            if first_event is not None and len(rejects) < need:
+                settled = True
+            elif len(head) >= SNIFF_LINES:
+                _check_is_log(source, head)  # type: ignore[arg-type]
+        yield batch
+    if not settled:
+        _check_is_log(source, head)  # type: ignore[arg-type]
+
+
 def _reason_kind(reason: str) -> str:
     """Group reasons that differ only in positions or values (`char 17`, `line 3`)."""
     return re.sub(r"\b\d+\b", "N", reason)[:160]
@@ -69,8 +96,11 @@ def load_sources(
     redact: bool = False,
     tool: str = "cli",
     progress: Progress | None = None,
+    columnar: bool = True,
 ) -> LoadResult:
-    """Load every source; a file that is not a log at all refuses the whole import before anything is stored."""
+    """Load every source; a file that is not a log at all refuses the whole import before anything is stored.
+    `columnar=False`: parse every line in Python (`ingest.parse.parse_lines`), the path the columnar one
+    (`ingest.batches`) must agree with."""
     started = time.perf_counter()
     redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
     names = [s if s == STDIN else str(Path(s).resolve()) for s in sources]
@@ -83,10 +113,16 @@ def load_sources(
                 redactor.learn_names(raw.text for raw in read_lines(source))
         writer = stack.enter_context(Writer(db_path))
         imp = stack.enter_context(writer.importing(tool, names, redact, started=started))
+        columnar_sql.prepare(writer.con)
         for source, name in zip(sources, names, strict=True):
             counter = [0]
-            lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
-            imp.write(_count_reasons(_sniffed(name, parse_lines(lines, redactor)), reasons))
+            if columnar:
+                blocks = _with_progress(read_blocks(source, counter, name), name, counter, progress)
+                batches = parse_blocks(writer.con, blocks, redactor, store.BATCH_ROWS)
+                imp.write_batches(_count_batch_reasons(_sniffed_batches(name, batches), reasons))
+            else:
+                lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
+                imp.write(_count_reasons(_sniffed(name, parse_lines(lines, redactor)), reasons))
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
     return LoadResult(imp.load_id, imp.counts, time.perf_counter() - started, top)
 
@@ -109,12 +145,21 @@ def _count_reasons(items: Iterator[Event | Reject], reasons: dict[str, int]) -> 
         yield item
 
 
-def _with_progress(lines: Iterator[RawLine], name: str, counter: list[int], progress: Progress | None) -> Iterator[RawLine]:
+def _count_batch_reasons(batches: Iterator[Batch], reasons: dict[str, int]) -> Iterator[Batch]:
+    for batch in batches:
+        for reject in batch.rejects:
+            kind = _reason_kind(reject.reason)
+            reasons[kind] = reasons.get(kind, 0) + 1
+        yield batch
+
+
+def _with_progress(lines: Iterator[T], name: str, counter: list[int], progress: Progress | None) -> Iterator[T]:
+    """Report the bytes read every 5,000 lines (and every block of them)."""
     if progress is None:
         yield from lines
         return
     for n, line in enumerate(lines):
-        if n % 5000 == 0:
+        if n % 5000 == 0 or isinstance(line, LineBlock):
             progress(name, counter[0])
         yield line
     progress(name, counter[0])

@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 
 from ingest import sdk
+from ingest.instances import place_instances
 from ingest.read import RawLine
 from ingest.redact import Redactor
 
@@ -29,8 +30,6 @@ MIN_BIGINT, MAX_BIGINT = -(1 << 63), (1 << 63) - 1
 # callStartTime is stored as a TIMESTAMP, which readers turn into Python datetimes: years 1 to 9999.
 MIN_TIME_MS = -62_135_596_800_000  # 0001-01-01
 MAX_TIME_MS = 253_402_300_800_000  # 10000-01-01
-# Events whose instance is only known from a later message are held back; past this many, they are let go.
-MAX_PENDING = 10_000
 
 
 class Envelope(msgspec.Struct):
@@ -302,45 +301,3 @@ def _reason(reason: str, redactor: Redactor | None) -> str:
 def parse_lines(lines: Iterable[RawLine], redactor: Redactor | None = None) -> Iterator[Event | Reject]:
     """Parse a stream in order: `parse_line` on each line, then `place_instances`."""
     return place_instances(parse_line(raw, redactor) for raw in lines)
-
-
-def place_instances(items: Iterable[Event | Reject]) -> Iterator[Event | Reject]:
-    """Give events that lack `instance` and a usable messageId the instance they belong to.
-
-    Rule (IFrameManager.onMessage): a SYNC from HubSpot starts a new SDK instance, so a SYNC/SYNC_ACK without an
-    instance belongs to the next instance the app names by its messageId; any other unnamed event belongs to the
-    last instance named in the same source and tab. What can't be placed gets `unknown:<source>:<line>`.
-    """
-    current: dict[tuple[str, str | None], str] = {}
-    pending: dict[tuple[str, str | None], list[Event]] = {}
-
-    def release(scope: tuple[str, str | None], instance: str | None) -> Iterator[Event]:
-        held = pending.pop(scope, [])
-        fallback = f"unknown:{held[0].source}:{held[0].line_no}" if held else None
-        for event in held:
-            yield event._replace(instance=instance or fallback, instance_source="inferred" if instance else "unknown")
-
-    for item in items:
-        if isinstance(item, Reject):
-            yield item
-            continue
-        scope = (item.source, item.tab)
-        if item.instance is not None:
-            if item.instance_source == "message_id" or item.instance != current.get(scope):
-                yield from release(scope, item.instance)
-            current[scope] = item.instance
-            yield item
-            continue
-        if item.type in sdk.HANDSHAKE_TYPES or scope in pending:
-            if item.type == "SYNC" and any(e.type != "SYNC" for e in pending.get(scope, ())):
-                yield from release(scope, None)  # a second handshake before any app message: a new instance
-            pending.setdefault(scope, []).append(item)
-            if len(pending[scope]) >= MAX_PENDING:
-                yield from release(scope, None)
-            continue
-        if scope in current:
-            yield item._replace(instance=current[scope], instance_source="inferred")
-            continue
-        pending.setdefault(scope, []).append(item)
-    for scope in list(pending):
-        yield from release(scope, None)

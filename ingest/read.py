@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -67,18 +68,32 @@ def read_lines(path: str, counter: list[int] | None = None, name: str | None = N
     """Yield every record of one source, named `name` (default: the path). `counter[0]` follows the bytes
     consumed on disk (for a progress bar). `plain`: the source is NDJSON as it stands, never un-gzipped or read
     as an array (the collector's spool segments: their body was un-gzipped once already)."""
+    return _read(path, counter, name, plain, blocks=False)  # type: ignore[return-value]
+
+
+def read_blocks(path: str, counter: list[int] | None = None, name: str | None = None, *,
+                plain: bool = False) -> Iterator[LineBlock | RawLine]:
+    """The same records as `read_lines`, NDJSON cut in bulk: a `LineBlock` per chunk read (a `RawLine` for each
+    array element and each line the reader itself rejects)."""
+    return _read(path, counter, name, plain, blocks=True)
+
+
+def _read(path: str, counter: list[int] | None, name: str | None, plain: bool, *,
+          blocks: bool) -> Iterator[LineBlock | RawLine]:
     raw = _open_binary(path)
     try:
-        yield from read_stream(name or path, _peekable(raw), counter, plain=plain)
+        yield from read_stream(name or path, _peekable(raw), counter, plain=plain, blocks=blocks)
     finally:
         if path != STDIN:
             raw.close()
 
 
-def read_body(name: str, body: bytes) -> Iterator[RawLine]:
+def read_body(name: str, body: bytes, *, blocks: bool = False) -> Iterator[LineBlock | RawLine]:
     """The records of a request body already in memory and un-gzipped (never again): NDJSON or one JSON array."""
     stream = io.BufferedReader(io.BytesIO(body))
-    return _array_elements(name, stream, None) if is_json_array(body[:4096]) else _ndjson_lines(name, stream, None)
+    if is_json_array(body[:4096]):
+        return _array_elements(name, stream, None)
+    return _ndjson_blocks(name, stream, None) if blocks else _ndjson_lines(name, stream, None)
 
 
 def is_json_array(head: bytes) -> bool:
@@ -87,10 +102,11 @@ def is_json_array(head: bytes) -> bool:
 
 
 def read_stream(name: str, stream: io.BufferedReader, counter: list[int] | None = None, *,
-                plain: bool = False) -> Iterator[RawLine]:
-    """`read_lines` on an open stream."""
+                plain: bool = False, blocks: bool = False) -> Iterator[LineBlock | RawLine]:
+    """`read_lines` (or `read_blocks`) on an open stream."""
+    ndjson = _ndjson_blocks if blocks else _ndjson_lines
     if plain:
-        yield from _ndjson_lines(name, stream, counter)
+        yield from ndjson(name, stream, counter)
         return
     if stream.peek(2)[:2] == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=_CountingReader(stream, counter))  # type: ignore[assignment]
@@ -98,12 +114,30 @@ def read_stream(name: str, stream: io.BufferedReader, counter: list[int] | None 
     if is_json_array(stream.peek(4096)[:4096]):
         yield from _array_elements(name, stream, counter)
     else:
-        yield from _ndjson_lines(name, stream, counter)
+        yield from ndjson(name, stream, counter)
+
+
+@dataclass(frozen=True, slots=True)
+class LineBlock:
+    """Consecutive records of one source, cut in bulk: `texts[i]` (stripped, never empty) is line `line_nos[i]`."""
+
+    source: str
+    line_nos: Sequence[int]
+    texts: list[bytes]
 
 
 def _ndjson_lines(path: str, stream: io.BufferedReader, counter: list[int] | None) -> Iterator[RawLine]:
-    """Lines cut from chunks (`read1`), so a damaged gzip stream still yields every line before the damage. A line
-    over MAX_LINE_BYTES is yielded as an error as soon as it is that long; the rest of it is read and dropped."""
+    for item in _ndjson_blocks(path, stream, counter):
+        if isinstance(item, RawLine):
+            yield item
+        else:
+            yield from map(RawLine, itertools.repeat(path), item.line_nos, item.texts)
+
+
+def _ndjson_blocks(path: str, stream: io.BufferedReader, counter: list[int] | None) -> Iterator[LineBlock | RawLine]:
+    """Lines cut from chunks (`read1`), so a damaged gzip stream still yields every line before the damage: a
+    `LineBlock` per chunk read, a `RawLine` for each line the reader itself rejects. A line over MAX_LINE_BYTES is
+    yielded as an error as soon as it is that long; the rest of it is read and dropped."""
     line_no = 0
     tail = b""
     skipping = False  # inside a line already yielded as too long: drop bytes up to its end
@@ -124,20 +158,35 @@ def _ndjson_lines(path: str, stream: io.BufferedReader, counter: list[int] | Non
             chunk, skipping = chunk[end + 1:], False
         lines = (tail + chunk).split(b"\n")
         tail = lines.pop()
-        for line in lines:
-            line_no += 1
-            if len(line) > MAX_LINE_BYTES:
-                yield _too_long(path, line_no, line)
-                continue
-            text = line.strip()
-            if text:
-                yield RawLine(path, line_no, text)
+        yield from _cut(path, line_no, lines)
+        line_no += len(lines)
         if len(tail) > MAX_LINE_BYTES:
             line_no += 1
             yield _too_long(path, line_no, tail)
             tail, skipping = b"", True
     if tail.strip():
-        yield RawLine(path, line_no + 1, tail.strip())
+        yield LineBlock(path, [line_no + 1], [tail.strip()])
+
+
+def _cut(path: str, line_no: int, lines: list[bytes]) -> Iterator[LineBlock | RawLine]:
+    """`lines` (numbered from line_no + 1) as blocks of stripped non-empty lines, too long ones as errors."""
+    if lines and max(map(len, lines)) > MAX_LINE_BYTES:
+        start = 0
+        for i, line in enumerate(lines):
+            if len(line) > MAX_LINE_BYTES:
+                yield from _cut(path, line_no + start, lines[start:i])
+                yield _too_long(path, line_no + i + 1, line)
+                start = i + 1
+        yield from _cut(path, line_no + start, lines[start:])
+        return
+    texts = [line.strip() for line in lines]
+    if all(texts):
+        numbers: Sequence[int] = range(line_no + 1, line_no + 1 + len(texts))
+    else:
+        numbers = [line_no + 1 + i for i, text in enumerate(texts) if text]
+        texts = list(filter(None, texts))
+    if texts:
+        yield LineBlock(path, numbers, texts)
 
 
 def _too_long(path: str, line_no: int, line: bytes) -> RawLine:

@@ -47,6 +47,16 @@ EVENT_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
 }
 # The writer builds each batch column from the Event field of the same name.
 BATCH_SCHEMA = pa.schema([(name, EVENT_COLUMNS[name][0]) for name in Event._fields])
+
+
+def events_table(events: list[Event]) -> pa.Table:
+    """Events as a batch: a column per field."""
+    if not events:
+        return BATCH_SCHEMA.empty_table()
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(zip(*events, strict=True), BATCH_SCHEMA, strict=True)],
+        schema=BATCH_SCHEMA)
+
 EVENTS_DDL = "CREATE TABLE IF NOT EXISTS events (\n    load_id INTEGER NOT NULL,\n    {}\n);".format(
     ",\n    ".join(EVENT_COLUMNS[name][1] for name in Event._fields))
 

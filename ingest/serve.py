@@ -288,7 +288,8 @@ def create_app(config: CollectorConfig) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        await anyio.to_thread.run_sync(collector.flusher.drain)  # batches acknowledged before a crash go first
+        # Listen at once: batches acknowledged before a restart load in the background, oldest first (the spool's
+        # order), ahead of those acknowledged since.
         collector.flusher.start()
         try:
             yield

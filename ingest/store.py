@@ -32,15 +32,16 @@ import pyarrow.compute as pc
 
 from ingest import locks, partitions
 from ingest import manifest as mf
+from ingest.batches import Batch
 from ingest.catalog import connect_reader, describe, read_files, reader_cursor, snapshot_generation
 from ingest.errors import StorageFailed, WriterBusy
 from ingest.parse import Event, Reject
 from ingest.schema import (
-    BATCH_SCHEMA,
     DROP_STORED_EVENTS_SQL,
     DROP_STORED_REJECTS_SQL,
     EVENTS_FROM_BATCH_SQL,
     WRITTEN_TABLES_DDL,
+    events_table,
 )
 
 __all__ = ["DEFAULT_DB_PATH", "Writer", "Import", "LoadCounts", "connect_reader", "reader_cursor",
@@ -227,47 +228,41 @@ class Writer:
         (self.folder / JOURNAL).write_text(json.dumps(row))
         return load_id
 
-    def _write(self, imp: Import, items: Iterable[Event | Reject]) -> None:
-        counts, events, rejects, reject_bytes = imp.counts, [], [], 0
+    def _write(self, imp: Import, batches: Iterable[Batch]) -> None:
+        counts, rejects, reject_bytes = imp.counts, [], 0
         not_kept: dict[str, list[int]] = {}  # source -> [first line not kept, lines not kept]
-        for item in items:
-            counts.read += 1
-            if isinstance(item, Event):
-                events.append(item)
-                if len(events) >= BATCH_ROWS:
-                    self._flush_events(imp.load_id, events, counts)
-                    events = []
-                continue
-            counts.rejected += 1
-            if imp.kept_rejects >= MAX_STORED_REJECTS:
-                not_kept.setdefault(item.source, [item.line_no, 0])[1] += 1
-                continue
-            imp.kept_rejects += 1
-            rejects.append(item)
-            reject_bytes += len(item.text)
-            if len(rejects) >= BATCH_ROWS or reject_bytes >= REJECT_BATCH_BYTES:
-                self._flush_rejects(imp.load_id, rejects)
-                rejects, reject_bytes = [], 0
-        self._flush_events(imp.load_id, events, counts)
+        for batch in batches:
+            if batch.events is not None and len(batch.events):
+                counts.read += len(batch.events)
+                self._flush_events(imp.load_id, batch.events, counts)
+            for item in batch.rejects:
+                counts.read += 1
+                counts.rejected += 1
+                if imp.kept_rejects >= MAX_STORED_REJECTS:
+                    not_kept.setdefault(item.source, [item.line_no, 0])[1] += 1
+                    continue
+                imp.kept_rejects += 1
+                rejects.append(item)
+                reject_bytes += len(item.text)
+                if len(rejects) >= BATCH_ROWS or reject_bytes >= REJECT_BATCH_BYTES:
+                    self._flush_rejects(imp.load_id, rejects)
+                    rejects, reject_bytes = [], 0
         self._flush_rejects(imp.load_id, rejects)
         summaries = [Reject(source, first, "", REJECTS_NOT_KEPT.format(lines=lines, kept=MAX_STORED_REJECTS))
                      for source, (first, lines) in not_kept.items()]
         self._flush_rejects(imp.load_id, summaries, [lines for _, lines in not_kept.values()])
 
-    def _flush_events(self, load_id: int, events: list[Event], counts: LoadCounts) -> None:
-        """Store a batch: drop its own copies (the first wins), then the events already stored — looked up only
-        in the day partitions the batch touches — then write one file per day, sorted."""
-        if not events:
-            return
-        unique = list({e.event_key: e for e in reversed(events)}.values())
-        batch = pa.Table.from_arrays(
-            [pa.array(col, type=f.type) for col, f in zip(zip(*unique, strict=True), BATCH_SCHEMA, strict=True)],
-            schema=BATCH_SCHEMA)
+    def _flush_events(self, load_id: int, batch: pa.Table, counts: LoadCounts) -> None:
+        """Store a batch (`BATCH_SCHEMA`): drop its own copies (the first wins), then the events already stored —
+        looked up only in the day partitions the batch touches — then write one file per day, sorted."""
+        keys = batch.column("event_key").to_pylist()
+        first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))  # key -> its first row
+        unique = batch if len(first) == len(keys) else batch.take(sorted(first.values()))
         con = self.con
-        con.register("batch", batch)
+        con.register("batch", unique)
         con.execute(EVENTS_FROM_BATCH_SQL, {"load_id": load_id})
         con.unregister("batch")
-        ts = batch.column("ts_ms")
+        ts = unique.column("ts_ms")
         days = {d for (d,) in con.execute("SELECT DISTINCT strftime(ts, '%Y-%m-%d') FROM new_events").fetchall()}
         stored = self.manifest.files("events", days)
         if stored:
@@ -279,7 +274,7 @@ class Writer:
         self.touched.setdefault("events", set()).update(f.day for f in written)
         inserted = sum(f.rows for f in written)
         counts.loaded += inserted
-        counts.duplicates += len(events) - inserted
+        counts.duplicates += len(keys) - inserted
 
     def _flush_rejects(self, load_id: int, rejects: list[Reject], lines: list[int] | None = None) -> None:
         """Store rejected lines (already counted) not stored before; `lines`: how many lines each row stands for
@@ -367,6 +362,24 @@ class Import:
     kept_rejects: int = 0  # rejected lines stored with their text so far (at most MAX_STORED_REJECTS)
 
     def write(self, items: Iterable[Event | Reject]) -> None:
-        """Store a stream of events and rejects, BATCH_ROWS at a time. Every rejected line is counted; past
+        """Store a stream of events and rejects, BATCH_ROWS events at a time. Every rejected line is counted; past
         MAX_STORED_REJECTS, each source's further ones become one summary row."""
-        self.writer._write(self, items)
+        self.writer._write(self, _batched(items))
+
+    def write_batches(self, batches: Iterable[Batch]) -> None:
+        """`write` for events already in batches (`ingest.batches.parse_blocks`)."""
+        self.writer._write(self, batches)
+
+
+def _batched(items: Iterable[Event | Reject]) -> Iterator[Batch]:
+    events: list[Event] = []
+    for item in items:
+        if isinstance(item, Reject):
+            yield Batch(rejects=[item])
+            continue
+        events.append(item)
+        if len(events) >= BATCH_ROWS:
+            yield Batch(events_table(events))
+            events = []
+    if events:
+        yield Batch(events_table(events))
