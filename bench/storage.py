@@ -6,6 +6,9 @@ For each size N: a generated log of N events (`bench.loader.write_log`) is impor
 both: a 1,000-event import into an empty store and into the N-event one (medians of --repeat different logs),
 every dashboard page's queries cold and warm (`bench.dashboard`), opening one call (`bench.replay`), the size on
 disk; and for the store, the collector's time from a 202 to the call being visible to `calls --json`.
+
+`--store DIR` measures an existing store instead (no old file: building one of 10M events the old way takes
+longer than an hour): the same imports into it and into an empty store, its pages, opening calls, the collector.
 """
 
 from __future__ import annotations
@@ -179,6 +182,26 @@ def report(events: int, args: argparse.Namespace, workdir: Path, empty: dict[str
           flush=True)
 
 
+def report_store(store: Path, args: argparse.Namespace, workdir: Path, empty: dict[str, float]) -> None:
+    """The store's side of `report`, for an existing store (imports into it add small worlds of their own)."""
+    with connect_reader(store) as con:
+        events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    print(f"\n== the store at {store}: {events:,} events ==", flush=True)
+    print(f"disk: {size_mb(store_dir(store)):,.0f} MB", flush=True)
+    logs = [small_log(workdir / f"small-store-{n}.ndjson", 100 + n, args.import_events) for n in range(args.repeat)]
+    full = time_imports(logs, None, store, workdir / "unused")
+    print(f"{args.import_events:,}-event import (median of {args.repeat}): into an empty store {empty['v2']:.2f} s, "
+          f"into this one {full['v2']:.2f} s: x{full['v2'] / empty['v2']:.2f}", flush=True)
+    pages = time_pages(lambda: connect_reader(store), args.page_repeat)
+    print(f"dashboard pages (ms, median of {args.page_repeat}):   cold  warm")
+    for page, (cold, warm) in pages.items():
+        print(f"  {page:<30}{cold:>10.0f}{warm:>10.0f}", flush=True)
+    median, p95 = time_replay(lambda: connect_reader(store), 100)
+    print(f"opening one call (100 calls, ms): median {median:.0f} p95 {p95:.0f}", flush=True)
+    p50, p99 = collector_visibility(store, args.batches, args.pause)
+    print(f"collector 202 -> visible in calls --json ({args.batches} batches): p50 {p50:.2f} s, p99 {p99:.2f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, action="append", help="store sizes (repeatable; default 1,000,000)")
@@ -188,11 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=30, help="collector batches timed (default 30)")
     parser.add_argument("--pause", type=float, default=0.3, help="seconds between collector batches (default 0.3)")
     parser.add_argument("--workdir", type=Path, help="keep the generated logs and stores here")
+    parser.add_argument("--store", type=Path, help="measure this existing store instead of building sizes")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="callscope-storage-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"workdir {workdir}", file=sys.stderr)
     logs = [small_log(workdir / f"small-empty-{n}.ndjson", n, args.import_events) for n in range(args.repeat)]
+    if args.store:
+        empty = time_imports(logs, None, None, workdir / f"empty-{time.time_ns()}")
+        report_store(args.store, args, workdir, empty)
+        return 0
     empty = time_imports(logs, None, None, workdir / "empty")
     for events in args.events or [1_000_000]:
         report(events, args, workdir, empty)
