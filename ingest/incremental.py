@@ -116,17 +116,24 @@ def _clock(con: duckdb.DuckDBPyConnection, writer) -> None:
 
 def _replace(con: duckdb.DuckDBPyConnection, writer, days: set[str]) -> None:
     """Delete the scope's stored rows of each derived table (rewriting only the files that hold some), write its
-    new rows, and mark the partitions touched (for compaction at publish)."""
+    new rows, and mark the partitions touched (for compaction at publish).
+
+    Only the files of `days` can hold scope rows: every derived row is dated by one of the scope's events (an
+    instance's or call id's first event, a call's start, an engagement's CREATE_ENGAGEMENT_SUCCEEDED), and `days`
+    spans every scope instance's events. Two exceptions: `calls` also replaces the stored in_progress calls the
+    app's clock ended (`clock_calls`, any day), and `call_messages` is partitioned by its call's start."""
     folder, manifest = writer.folder, writer.manifest
     generation = manifest.generation + 1
-    stored_calls = manifest.files("calls")
+    clock_days = {d for (d,) in con.execute(
+        "SELECT DISTINCT strftime(started_at, '%Y-%m-%d') FROM calls "
+        "WHERE external_call_id IN (SELECT id FROM clock_calls)").fetchall()}
+    stored_calls = manifest.files("calls", days | clock_days)
     call_days = {d for (d,) in con.execute(
         f"SELECT DISTINCT strftime(started_at, '%Y-%m-%d') FROM {read_files([folder / f.path for f in stored_calls])} "
         f"WHERE {IN_SCOPE['calls']}").fetchall()} if stored_calls else set()
-    candidate_days = {"call_messages": call_days, "blank_id_messages": days}
+    candidate_days = {"call_messages": call_days, "calls": days | clock_days}
     for table in DERIVED:
-        near = candidate_days.get(table)
-        candidates = manifest.files(table, near) if near is not None else manifest.files(table)
+        candidates = manifest.files(table, candidate_days.get(table, days))
         partitions.rewrite_without(con, folder, manifest, table, candidates, f"NOT ({IN_SCOPE[table]})", generation)
         written = partitions.write_days(con, folder, table, table, generation, day_sql(table))
         manifest.replace(table, [], written)
