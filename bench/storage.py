@@ -59,11 +59,12 @@ def size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
-def time_imports(logs: list[Path], v1: Path | None, v2: Path | None, fresh: Path | None) -> dict[str, float]:
+def time_imports(logs: list[Path], v1: Path | None, v2: Path | None, fresh: Path | None,
+                 kinds: tuple[str, ...] = ("v1", "v2")) -> dict[str, float]:
     """Median seconds of importing each log into v1 / v2 (None: a fresh empty store per log, under `fresh`)."""
-    out: dict[str, list[float]] = {"v1": [], "v2": []}
+    out: dict[str, list[float]] = {kind: [] for kind in kinds}
     for n, log in enumerate(logs):
-        for kind, target in (("v1", v1), ("v2", v2)):
+        for kind, target in ((k, t) for k, t in (("v1", v1), ("v2", v2)) if k in kinds):
             if target is None:
                 folder = fresh / f"empty-{kind}-{n}"
                 folder.mkdir(parents=True)
@@ -109,7 +110,7 @@ def time_replay(connect, calls: int) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
 
 
-def collector_visibility(db: Path, batches: int, pause_s: float) -> tuple[float, float]:
+def collector_visibility(db: Path, batches: int, pause_s: float, sender: int = 50_000) -> tuple[float, float]:
     """p50 and p99 seconds from a batch's 202 to its call in `select_calls` (what `calls --json` runs)."""
     import http.client
     from urllib.parse import urlparse
@@ -119,13 +120,13 @@ def collector_visibility(db: Path, batches: int, pause_s: float) -> tuple[float,
         port = urlparse(url).port
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for k in range(batches):
-            body, _ = batch_body(50_000 + k, k, 20)  # a new instance and call per batch
+            body, _ = batch_body(sender + k, k, 20)  # a new instance and call per batch
             conn.request("POST", "/v1/events", body=body, headers={"Authorization": f"Bearer {TOKEN}"})
             response = conn.getresponse()
             response.read()
             acked = time.perf_counter()
             assert response.status == 202, response.status
-            call = f"bench-{50_000 + k}-{k}"
+            call = f"bench-{sender + k}-{k}"
             while True:
                 with connect_reader(db) as con:
                     if select_calls(con, call_id=call):
@@ -188,8 +189,10 @@ def report_store(store: Path, args: argparse.Namespace, workdir: Path, empty: di
         events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     print(f"\n== the store at {store}: {events:,} events ==", flush=True)
     print(f"disk: {size_mb(store_dir(store)):,.0f} MB", flush=True)
-    logs = [small_log(workdir / f"small-store-{n}.ndjson", 100 + n, args.import_events) for n in range(args.repeat)]
-    full = time_imports(logs, None, store, workdir / "unused")
+    run = time.time_ns() // 1_000_000_000 % 10_000  # each run's imports and batches are new to the store
+    logs = [small_log(workdir / f"small-store-{run}-{n}.ndjson", 100 + run * args.repeat + n, args.import_events)
+            for n in range(args.repeat)]
+    full = time_imports(logs, None, store, None, kinds=("v2",))
     print(f"{args.import_events:,}-event import (median of {args.repeat}): into an empty store {empty['v2']:.2f} s, "
           f"into this one {full['v2']:.2f} s: x{full['v2'] / empty['v2']:.2f}", flush=True)
     pages = time_pages(lambda: connect_reader(store), args.page_repeat)
@@ -198,7 +201,7 @@ def report_store(store: Path, args: argparse.Namespace, workdir: Path, empty: di
         print(f"  {page:<30}{cold:>10.0f}{warm:>10.0f}", flush=True)
     median, p95 = time_replay(lambda: connect_reader(store), 100)
     print(f"opening one call (100 calls, ms): median {median:.0f} p95 {p95:.0f}", flush=True)
-    p50, p99 = collector_visibility(store, args.batches, args.pause)
+    p50, p99 = collector_visibility(store, args.batches, args.pause, sender=60_000 + run * args.batches)
     print(f"collector 202 -> visible in calls --json ({args.batches} batches): p50 {p50:.2f} s, p99 {p99:.2f} s")
 
 
@@ -218,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workdir {workdir}", file=sys.stderr)
     logs = [small_log(workdir / f"small-empty-{n}.ndjson", n, args.import_events) for n in range(args.repeat)]
     if args.store:
-        empty = time_imports(logs, None, None, workdir / f"empty-{time.time_ns()}")
+        empty = time_imports(logs, None, None, workdir / f"empty-{time.time_ns()}", kinds=("v2",))
         report_store(args.store, args, workdir, empty)
         return 0
     empty = time_imports(logs, None, None, workdir / "empty")
