@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,18 @@ def demo_db(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "ingest", "demo", "--days", "10", "--calls", "600", "--db", str(db)],
                    cwd=REPO, check=True, capture_output=True, timeout=300)
     return db
+
+
+def require_spark() -> None:
+    """Skip the calling test module when Spark cannot run here (scripts/test installs both in CI)."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -r requirements-spark.txt)")
+    if shutil.which("java") is None:
+        pytest.skip("java is missing (apt-get install openjdk-17-jre-headless)", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] Spark session for every Spark test of the run (starting one takes 10-20 s)."""
+    from ingest.spark import session
+
+    return session.start("local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"})

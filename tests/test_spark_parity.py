@@ -24,20 +24,11 @@ from ingest.demo import write_demo_files
 from ingest.derived import DERIVED
 from ingest.manifest import read as read_manifest
 from ingest.store import Writer, connect_reader, store_dir
-from tests.conftest import Db
+from tests.conftest import Db, require_spark
 from tests.logs import T0
 from tests.test_determinism import random_log, rederive, write_lines
 
-pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -r requirements-spark.txt)")
-if shutil.which("java") is None:
-    pytest.skip("java is missing (apt-get install openjdk-17-jre-headless)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from ingest.spark import session
-
-    return session.start("local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"})
+require_spark()
 
 
 @pytest.fixture(scope="module")

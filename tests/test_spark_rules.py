@@ -5,24 +5,14 @@ and sqlglot's plain translation does not (it fails or differs), so the rule is w
 from __future__ import annotations
 
 import random
-import shutil
 
 import duckdb
-import pytest
 import sqlglot
 
 from ingest.spark.transpile import to_spark
+from tests.conftest import require_spark
 
-pytest.importorskip("pyspark", reason="pyspark is not installed (pip install -r requirements-spark.txt)")
-if shutil.which("java") is None:
-    pytest.skip("java is missing (apt-get install openjdk-17-jre-headless)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from ingest.spark import session
-
-    return session.start("local[2]", conf={"spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"})
+require_spark()
 
 
 def on_duckdb(sql: str, params: dict | None = None) -> list[tuple]:
