@@ -169,7 +169,8 @@ def _address(hex_address: str, size: int) -> str:
 
 def test_the_return_link_is_kept_once_and_only_for_this_server():
     assert local_link("/replay?call=c-1&step=3") == "/replay?call=c-1&step=3"
-    for foreign in ("https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"):
+    for foreign in ("https://evil.example/x", "//evil.example/x", "/\\evil.example", "javascript:alert(1)",
+                    "/\t/evil.example/x", "/replay\r\nSet-Cookie: a=b"):
         assert local_link(foreign) is None
     assert remember("browser-1", "/replay?call=c-1&step=3") and not remember("browser-2", "https://evil.example/")
     assert not remember(None, "/replay")

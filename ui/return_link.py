@@ -33,6 +33,8 @@ def local_link(link: str) -> str | None:
     parts = urlsplit(link)
     if parts.scheme or parts.netloc or not link.startswith("/") or link.startswith("//") or "\\" in link:
         return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in link):  # a browser drops tabs and newlines: "/\t/x" is "//x"
+        return None
     return link
 
 
