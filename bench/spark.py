@@ -33,6 +33,7 @@ def add(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=1, help="derivations per engine (default 1)")
     bench.add_argument("--workers", type=int, default=2, help="standalone workers, one core each (default 2)")
     bench.add_argument("--worker-memory", default="2g", help="memory of each worker (default 2g)")
+    bench.add_argument("--driver-memory", default="4g", help="memory of the driver, which runs local[2] (default 4g)")
     db_arg(bench)
     return bench
 
@@ -131,11 +132,12 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"deriving {events:,} events: duckdb", markup=False)
         results["duckdb"] = (None, [_derive_duckdb(store) for _ in range(args.repeat)])
         err.print("spark local[2]", markup=False)
-        results["spark local[2]"] = _spark_runs("local[2]", store, args.repeat, {"spark.ui.enabled": "false"})
+        results["spark local[2]"] = _spark_runs("local[2]", store, args.repeat,
+                                                 {"spark.ui.enabled": "false", "spark.driver.memory": args.driver_memory})
         err.print(f"spark standalone, {args.workers} workers of 1 core", markup=False)
         with Cluster(folder, args.workers, args.worker_memory) as cluster:
             conf = {"spark.driver.host": "127.0.0.1", "spark.ui.enabled": "false", "spark.executor.cores": "1",
-                    "spark.executor.memory": args.worker_memory}
+                    "spark.executor.memory": args.worker_memory, "spark.driver.memory": args.driver_memory}
             results[f"spark standalone x{args.workers}"] = _spark_runs(cluster.url, store, args.repeat, conf)
     baseline = statistics.median(results["duckdb"][1])
     print(f"derivation over {events:,} events (median of {args.repeat}; session start apart)")

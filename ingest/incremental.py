@@ -5,8 +5,9 @@ to: by a tab (an instance is replaced by the next one in its tab; a call's ifram
 externalCallId (a call's messages, wherever they come from) or by an engagementId (whose engagement, which ids
 are one call, HubSpot's replies, the SYNC that hands a call to a re-mounted iframe). ingest/derive/ joins rows
 on nothing else. So the rows an import can change are those of the instances linked, step by step, to the
-instances its new events belong to (a closure, computed to a fixpoint over `instance_keys`: one row per
-instance with the tabs, call ids and engagements its events carry). The import then
+instances its new events belong to (a closure, computed to a fixpoint over `instance_keys`, one row per
+instance with the tabs, call ids and engagements its events carry, and `key_links`, the same turned around: a
+step looks up only the rows it follows). The import then
 1. reads the stored events of the scope's instances only (from the day partitions they span),
 2. runs the same derivation over them (`ingest.calls.derive`, the statements a full derive runs),
 3. deletes the stored rows of the scope (by instance, call id, engagement) and writes the new ones, rewriting only
@@ -25,13 +26,15 @@ from ingest import partitions
 from ingest.calls import MAX_CALL_MS, derive
 from ingest.catalog import read_files
 from ingest.derive.keys import INSTANCE_KEYS_SQL
-from ingest.derive.outcomes import APP_CLOCK_SQL, NEVER_ENDED_BY_CLOCK_SQL
-from ingest.derived import DERIVED, day_sql
+from ingest.derive.outcomes import APP_CLOCKS_SQL, NEVER_ENDED_BY_CLOCK_SQL
+from ingest.derived import DERIVED, day_sql, derive_index
 
 # What identifies a derived table's rows in the scope (a condition over its columns).
 IN_SCOPE = {
     "instances": "instance IN (SELECT instance FROM nodes)",
     "instance_keys": "instance IN (SELECT instance FROM nodes)",
+    "key_links": "instance IN (SELECT instance FROM nodes)",
+    "app_clocks": "true",  # every row of the scope's days (they are recomputed whole)
     "blank_id_messages": "coalesce(instance, '') IN (SELECT instance FROM nodes)",
     "call_messages": "coalesce(instance, '') IN (SELECT instance FROM nodes)",
     "call_ids": "external_call_id IN (SELECT id FROM scope_calls)",
@@ -48,57 +51,81 @@ def derive_touched(writer, new_files: list) -> None:
     try:
         folder, manifest = writer.folder, writer.manifest
         con.execute(f"CREATE TEMP TABLE seed AS {INSTANCE_KEYS_SQL.format(events=read_files([folder / f.path for f in new_files]))}")
-        stored_keys = manifest.files("instance_keys")
-        index = read_files([folder / f.path for f in stored_keys]) if stored_keys else "(FROM seed LIMIT 0)"
-        con.execute(f"CREATE TEMP TABLE idx AS SELECT instance, first_at, last_at, keys FROM {index}")
-        _close_scope(con)
+        _close_scope(con, _stored(writer, "instance_keys"), _stored(writer, "key_links"))
         days = _scope_days(con, new_files)
         events = manifest.files("events", days)
         con.execute(f"CREATE TABLE events AS SELECT * FROM {read_files([folder / f.path for f in events])} "
                     "WHERE coalesce(instance, '') IN (SELECT instance FROM nodes)")
         derive(con)
-        con.execute(f"CREATE TABLE instance_keys AS {INSTANCE_KEYS_SQL.format(events='events')}")
-        _clock(con, writer)
+        derive_index(con)
+        _clock(con, writer, days)
         _replace(con, writer, days)
     finally:
         con.close()
 
 
-def _close_scope(con: duckdb.DuckDBPyConnection) -> None:
-    """`nodes`: the instances linked, step by step, to the new events' instances; `keys`: their tabs, ids and
-    engagements; `scope_calls`: the call ids among them."""
-    con.execute("CREATE TEMP TABLE links AS SELECT instance, unnest(keys) AS key FROM idx")
-    con.execute("CREATE TEMP TABLE nodes AS SELECT DISTINCT instance FROM seed")
-    con.execute("CREATE TEMP TABLE keys AS SELECT DISTINCT unnest(keys) AS key FROM seed")
-    con.execute("CREATE TEMP TABLE frontier AS SELECT instance FROM nodes")
+def _stored(writer, table: str) -> str:
+    """The stored rows of `table` (every file: statistics skip what a lookup does not need), or none."""
+    files = writer.manifest.files(table)
+    if files:
+        return read_files([writer.folder / f.path for f in files])
+    columns = ", ".join(f"NULL::{kind} AS {name}" for name, kind in writer.manifest.schemas[table])
+    return f"(SELECT {columns} LIMIT 0)"
+
+
+def _close_scope(con: duckdb.DuckDBPyConnection, index: str, links: str) -> None:
+    """`nodes`: the instances linked, step by step, to the new events' instances (`seed`); `spans`: the stored
+    span of each; `keys`: their tabs, ids and engagements; `scope_calls`: the call ids among them.
+
+    Each step looks up only what it follows: the stored index rows of the instances it reached (`index`, sorted
+    by instance) and the instances that carry the keys it found (`links`, sorted by key); the statistics of both
+    skip every other row group, so a step costs what it finds, not what the store holds."""
+    con.execute("CREATE TEMP TABLE nodes (instance VARCHAR)")
+    con.execute("CREATE TEMP TABLE spans (instance VARCHAR, first_at TIMESTAMP, last_at TIMESTAMP)")
+    con.execute("CREATE TEMP TABLE keys (key VARCHAR)")
+    con.execute("CREATE TEMP TABLE frontier AS SELECT DISTINCT instance FROM seed")
+    con.execute("CREATE TEMP TABLE fresh AS SELECT DISTINCT unnest(keys) AS key FROM seed")
     while True:
-        con.execute("INSERT INTO keys SELECT DISTINCT l.key FROM links l SEMI JOIN frontier f USING (instance) "
-                    "WHERE l.key NOT IN (SELECT key FROM keys)")
-        con.execute("CREATE OR REPLACE TEMP TABLE frontier AS SELECT DISTINCT l.instance FROM links l "
-                    "SEMI JOIN keys k USING (key) WHERE l.instance NOT IN (SELECT instance FROM nodes)")
+        con.execute("INSERT INTO nodes SELECT instance FROM frontier")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE stored AS SELECT instance, first_at, last_at, keys FROM {index} "
+                    "WHERE instance IN (SELECT instance FROM frontier)")
+        con.execute("INSERT INTO spans SELECT instance, first_at, last_at FROM stored")
+        con.execute("CREATE OR REPLACE TEMP TABLE fresh AS SELECT key FROM fresh "
+                    "UNION SELECT unnest(keys) FROM stored EXCEPT SELECT key FROM keys")
+        con.execute("INSERT INTO keys SELECT key FROM fresh")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE frontier AS SELECT DISTINCT instance FROM {links} "
+                    "WHERE key IN (SELECT key FROM fresh) AND instance NOT IN (SELECT instance FROM nodes)")
         if not con.execute("SELECT count(*) FROM frontier").fetchone()[0]:
             break
-        con.execute("INSERT INTO nodes SELECT instance FROM frontier")
+        con.execute("DELETE FROM fresh")
     con.execute("CREATE TEMP TABLE scope_calls AS SELECT substr(key, 3) AS id FROM keys WHERE starts_with(key, 'c:')")
 
 
 def _scope_days(con: duckdb.DuckDBPyConnection, new_files: list) -> set[str]:
-    """The UTC days the scope's stored events lie in (from `instance_keys`), and the new events' days."""
+    """The UTC days the scope's stored events lie in (their instances' spans), and the new events' days."""
     spans = con.execute("""
         SELECT DISTINCT strftime(unnest(generate_series(first_at::DATE, last_at::DATE, INTERVAL 1 DAY)), '%Y-%m-%d')
-        FROM idx SEMI JOIN nodes USING (instance)""").fetchall()
+        FROM spans""").fetchall()
     return {d for (d,) in spans} | {f.day for f in new_files}
 
 
-def _clock(con: duckdb.DuckDBPyConnection, writer) -> None:
+def _clock(con: duckdb.DuckDBPyConnection, writer, days: set[str]) -> None:
     """Apply never_ended by the app's clock over every instance: to the scope's calls, and to stored in_progress
-    calls outside the scope, whose `calls` rows (`clock_calls`) are rewritten with the scope's."""
+    calls outside the scope, whose `calls` rows (`clock_calls`) are rewritten with the scope's.
+
+    The clock is the newest of the app's `app_clocks` rows: those of the scope's days are recomputed from their
+    instances (the stored ones outside the scope, and the scope's), the others are read as stored."""
     folder, manifest = writer.folder, writer.manifest
-    stored = [folder / f.path for f in manifest.files("instances")]
-    others = (f"SELECT app, last_message_at, started_at, pagehide_at FROM {read_files(stored)} "
+    columns = "app, started_at, last_message_at, pagehide_at"
+    stored = [folder / f.path for f in manifest.files("instances", days)]
+    others = (f"SELECT {columns} FROM {read_files(stored)} "
               f"WHERE instance NOT IN (SELECT instance FROM nodes) UNION ALL " if stored else "")
-    con.execute("CREATE TEMP TABLE clock AS " + APP_CLOCK_SQL.format(
-        instances=f"({others}SELECT app, last_message_at, started_at, pagehide_at FROM instances)"))
+    con.execute("CREATE OR REPLACE TABLE app_clocks AS " + APP_CLOCKS_SQL.format(
+        instances=f"({others}SELECT {columns} FROM instances)"))
+    kept = [folder / f.path for f in manifest.files("app_clocks") if f.day not in days]
+    kept_sql = f"SELECT app, newest_at FROM {read_files(kept)} UNION ALL " if kept else ""
+    con.execute(f"CREATE TEMP TABLE clock AS SELECT app, max(newest_at) AS newest_at "
+                f"FROM ({kept_sql}SELECT app, newest_at FROM app_clocks) GROUP BY app")
     params = {"max_call_ms": MAX_CALL_MS}
     con.execute(NEVER_ENDED_BY_CLOCK_SQL.format(clock="FROM clock"), params)
     calls = manifest.files("calls")

@@ -167,4 +167,4 @@ def collect_garbage(db_path: Path, manifest: Manifest, now: float | None = None)
 
 # Every table that has files (the writer creates these folders).
 TABLE_FOLDERS = {"events", "rejects", "loads", "instances", "engagement_owners", "call_ids", "blank_id_messages",
-                 "call_messages", "calls", "instance_keys"}
+                 "call_messages", "calls", "instance_keys", "key_links", "app_clocks"}

@@ -36,7 +36,10 @@ TABLES: dict[str, Layout] = {
     # The replay reads one call's rows: sorted by call, small row groups, so statistics skip the rest.
     "call_messages": Layout("call_id, ts, event_key", "call_started_at", 8_192),
     "calls": Layout("started_at, external_call_id", "started_at"),
-    "instance_keys": Layout("instance", "first_at"),
+    # The incremental derive's lookups (ingest/incremental.py): by instance, and by key.
+    "instance_keys": Layout("instance", "first_at", 8_192),
+    "key_links": Layout("key, instance", "first_at", 8_192),
+    "app_clocks": Layout("app, started_on", "started_on"),
 }
 # A day partition with more files than this gets its smallest merged, until COMPACT_KEEP_FILES remain: a
 # collector that flushes every second adds a file per flush, and readers open every file of a table.

@@ -302,10 +302,10 @@ class Writer:
 
         A failed import keeps the batches written before the failure; its audit row says `failed` with the
         counts so far, and loading the same files again completes it (the event keys make that idempotent)."""
-        from ingest.derived import derive_all  # calls read what this writer stored
+        from ingest.derived import INDEXES, derive_all  # calls read what this writer stored
         from ingest.incremental import derive_touched
 
-        if "instance_keys" in self.manifest.schemas:
+        if INDEXES.keys() <= self.manifest.schemas.keys():
             derive_touched(self, self.new_events)
         else:  # a first import (or a store derived before the index existed)
             derive_all(self)

@@ -36,7 +36,7 @@ def differences(a: Path, b: Path, tables: tuple[str, ...] = DERIVED) -> dict[str
     for name, path in (("a", a), ("b", b)):
         with connect_reader(path) as reader:
             for table in tables:
-                con.register(f"{name}_{table}", reader.execute(f"FROM {table}").to_arrow_table())
+                con.register(f"{name}_{table}", reader.sql(f"FROM {table}").to_arrow_table())
     out = {}
     for table in tables:
         one = con.execute(f"SELECT count(*) FROM (FROM a_{table} EXCEPT ALL FROM b_{table})").fetchone()[0]

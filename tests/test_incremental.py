@@ -5,8 +5,10 @@ derived), give exactly the rows `python -m ingest derive` gives from all of them
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -21,6 +23,7 @@ from tests.logs import T0, Log, Tab
 from tests.test_determinism import differences, random_log, write_lines
 
 HOUR = 3_600_000
+DAY = 24 * HOUR
 
 
 def assert_incremental_equals_full(parts: list[list[dict]], folder: Path) -> Db:
@@ -94,3 +97,46 @@ def test_an_import_rewrites_only_the_files_of_what_it_touches(db):
     for table in ("calls", "call_messages", "instances"):
         assert {f.path for f in before.files(table)} <= {f.path for f in after.files(table)}, table  # none rewritten
     assert len(db.calls()) == 7
+
+
+def _days_read(statements: list[str], table: str) -> set[str]:
+    """The day partitions of `table` whose files `statements` name."""
+    return {day for sql in statements for day in re.findall(rf"/{table}/day=([0-9-]+)/", sql)}
+
+
+def test_an_import_reads_the_events_and_instances_of_its_own_days_only(tmp_path, monkeypatch):
+    """Six days of calls, the last one silent (in_progress); an import three days later reads the events and
+    instances of its day only (the app's clock of the other days comes from `app_clocks`), and still ends the
+    silent call of day 5, as a full derivation does."""
+    early, later = Log(), Log()
+    for day in range(6):
+        app = Tab(early, f"tab-{day}").iframe("remote", at=T0 + day * DAY)
+        app.ring(f"c{day}")
+        if day < 5:  # c5 stays silent: in_progress until its app's clock moves on
+            app.send("CALL_ANSWERED", externalCallId=f"c{day}"); app.end(f"c{day}", "COMPLETED")
+    Tab(later, "tab-new").iframe("remote", at=T0 + 8 * DAY).ring("c-new")
+    statements: list[str] = []
+    connect = Writer._connect
+
+    def recording(self):
+        con = connect(self)
+        return type("Recording", (), {
+            "execute": lambda _, sql, *a: statements.append(sql) or con.execute(sql, *a),
+            "__getattr__": lambda _, name: getattr(con, name)})()
+
+    db = Db(tmp_path / "incremental")
+    db.folder.mkdir(parents=True)
+    db.load(write_lines(db.folder / "early.ndjson", early.records))
+    assert db.calls()["c5"]["outcome"] == "in_progress"
+    monkeypatch.setattr(Writer, "_connect", recording)
+    db.load(write_lines(db.folder / "later.ndjson", later.records))
+    monkeypatch.undo()
+    new_day = {(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=T0 + 8 * DAY)).strftime("%Y-%m-%d")}
+    assert _days_read(statements, "events") == new_day and _days_read(statements, "instances") == new_day
+    assert db.calls()["c5"]["outcome"] == "never_ended"
+    full = tmp_path / "full" / "callscope.duckdb"
+    shutil.copytree(store_dir(db.path), store_dir(full))
+    with Writer(full) as writer:
+        derive_all(writer)
+        writer.publish()
+    assert differences(db.path, full, DERIVED) == dict.fromkeys(DERIVED, 0)

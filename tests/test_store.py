@@ -157,7 +157,7 @@ def test_an_old_duckdb_file_is_converted_on_first_start(tmp_path):
     old.parent.mkdir()
     with duckdb.connect(str(old)) as v1, connect_reader(source.path) as con:  # a version-1 file: the same tables
         for table in ("events", "rejects", "loads", "calls"):
-            v1.register("t", con.execute(f"FROM {table}").to_arrow_table())
+            v1.register("t", con.sql(f"FROM {table}").to_arrow_table())
             v1.execute(f"CREATE TABLE {table} AS FROM t")
             v1.unregister("t")
         v1.execute("UPDATE loads SET status = 'running' WHERE load_id = 1")

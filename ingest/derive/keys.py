@@ -4,6 +4,9 @@ One row per instance (events without one count as the instance ''): the span of 
 `last_at`: which day partitions hold them) and `keys`, every tab (`t:`), externalCallId (`c:`, not blank) and
 engagementId (`e:`, not 0) its events carry. Two instances that share a key may change each other's derived
 rows; two that share none never do (ingest/incremental.py says why). `{events}` is the table or files to read.
+
+`key_links`: the same index turned around, one row per (key, instance), sorted by key: which instances carry a
+key. An incremental derive looks keys up in it (a few row groups each) instead of reading the whole index.
 """
 
 from ingest.derive import BLANK_ID
@@ -22,3 +25,4 @@ FROM spans s LEFT JOIN linked l USING (instance)
 GROUP BY s.instance, s.first_at, s.last_at
 """
 
+KEY_LINKS_SQL = "SELECT unnest(keys) AS key, instance, first_at FROM {instance_keys}"

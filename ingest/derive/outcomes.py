@@ -250,6 +250,13 @@ APP_CLOCK_SQL = """
 SELECT app, max(greatest(coalesce(last_message_at, started_at), coalesce(pagehide_at, started_at))) AS newest_at
 FROM {instances} GROUP BY app
 """
+# The same clock per app and day its instances started (`app_clocks`, kept by the incremental derive): the clock
+# is the newest of an app's rows, so an import recomputes only its own days' rows.
+APP_CLOCKS_SQL = """
+SELECT app, started_at::DATE AS started_on,
+       max(greatest(coalesce(last_message_at, started_at), coalesce(pagehide_at, started_at))) AS newest_at
+FROM {instances} GROUP BY app, started_on
+"""
 NEVER_ENDED_BY_CLOCK_SQL = """
 UPDATE calls SET outcome = 'never_ended', never_ended_because = 'silence'
 FROM ({clock}) clock

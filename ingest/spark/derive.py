@@ -25,8 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from ingest import calls, partitions
 from ingest import manifest as mf
 from ingest.catalog import describe, read_files
-from ingest.derive.keys import INSTANCE_KEYS_SQL
-from ingest.derived import DERIVED
+from ingest.derived import DERIVED, INDEXES
 from ingest.spark import session
 from ingest.spark.transpile import to_spark
 
@@ -34,9 +33,8 @@ HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"  # Spark's folder for a NULL partition 
 
 
 def statements() -> list[str]:
-    """The derivation in order: the call statements, then the instance-key index as `instance_keys`."""
-    return [*calls.STATEMENTS,
-            f"CREATE OR REPLACE TABLE instance_keys AS {INSTANCE_KEYS_SQL.format(events='events')}"]
+    """The derivation in order: the call statements, then the indexes an incremental derive reads."""
+    return [*calls.STATEMENTS, *(f"CREATE OR REPLACE TABLE {table} AS {sql}" for table, sql in INDEXES.items())]
 
 
 def run_statements(spark: SparkSession, stage: Path, *, max_call_ms: int = calls.MAX_CALL_MS,
