@@ -6,14 +6,20 @@
   between the load and the delete, the next flush loads them again and every line counts as a duplicate (event
   keys): stored exactly once. A segment that fails to load for a reason in its data is found by loading halves
   on their own and moved to `spool/quarantine/` with the error beside it, so the segments after it still load.
-- `Flusher` runs `flush()` on a thread every `interval_s` (longer when a flush is slow), so the collector holds
-  the writer lock only while flushing and `python -m ingest load` can take turns with it.
+- `Flusher` runs `flush()` every `interval_s` (longer when a flush is slow) in a process of its own, so the
+  collector holds the writer lock only while flushing and `python -m ingest load` can take turns with it, and
+  parsing and deriving a flush never hold the interpreter lock the acknowledgements need (in one process, a
+  flush made the acks wait: p99 127 ms under load). The process reports each flush's status and the bytes it
+  freed from the spool back over a queue; it stops when told to (loading what is left first) or when the
+  collector is gone (a kill -9: the next collector loads the rest).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import multiprocessing
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +50,7 @@ class FlushResult:
     counts: LoadCounts
     duration_s: float
     quarantined: list[Path] = field(default_factory=list)
+    freed: int = 0  # bytes that left the spool (loaded or quarantined)
 
     def add(self, segments: int, counts: LoadCounts) -> None:
         self.segments += segments
@@ -88,6 +95,7 @@ def _load_or_split(spool: Spool, segments: list[Path], db_path: Path, redact: bo
     except Exception as exc:
         if len(segments) == 1:
             error = f"{type(exc).__name__}: {exc}"
+            result.freed += segments[0].stat().st_size
             result.quarantined.append(spool.quarantine(segments[0], error))
             log.error("batch %s fails to load (%s); moved to %s", segments[0].name, error, spool.folder / QUARANTINE)
             return
@@ -95,7 +103,7 @@ def _load_or_split(spool: Spool, segments: list[Path], db_path: Path, redact: bo
         _load_or_split(spool, segments[:half], db_path, redact, result)
         _load_or_split(spool, segments[half:], db_path, redact, result)
         return
-    spool.remove(segments)
+    result.freed += spool.remove(segments)
     result.add(len(segments), counts)
 
 
@@ -128,23 +136,14 @@ class FlusherStatus:
     waiting_for: str | None = None  # another writer holds the database: normal (an `ingest load`), not an error
 
 
-class Flusher:
-    """Moves the spool into the store on a background thread; `stop()` loads what is left before returning."""
+class FlushLoop:
+    """`flush()` over and over, with the status the collector's health shows; `report(kind, value)` hears of
+    each flush (`status`) and of the spool bytes it freed (`freed`)."""
 
-    def __init__(self, spool: Spool, db_path: Path, *, interval_s: float, redact: bool = False):
+    def __init__(self, spool: Spool, db_path: Path, *, interval_s: float, redact: bool = False, report=None):
         self.spool, self.db_path, self.interval_s, self.redact = spool, Path(db_path), interval_s, redact
         self.status = FlusherStatus()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="callscope-flusher", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        self.drain()
+        self.report = report or (lambda kind, value: None)
 
     def drain(self) -> None:
         """Flush until the spool is empty (start-up leftovers, shutdown); stop at the first failure."""
@@ -153,6 +152,11 @@ class Flusher:
 
     def flush_once(self) -> bool:
         """One flush; True when something was loaded (or quarantined) and more may wait."""
+        more = self._flush()
+        self.report("status", self.status)
+        return more
+
+    def _flush(self) -> bool:
         try:
             result = flush(self.spool, self.db_path, redact=self.redact)
         except WriterBusy as exc:  # keep acknowledging into the spool; load it once the other writer is done
@@ -169,6 +173,7 @@ class Flusher:
             return False
         if result is None:
             return False
+        self.report("freed", result.freed)
         st = self.status
         st.flushes, st.last_flush_at, st.last_duration_s = st.flushes + 1, time.time(), result.duration_s
         st.last_counts, st.last_error, st.waiting_for = result.counts, None, None
@@ -177,9 +182,74 @@ class Flusher:
                  result.segments, c.read, c.loaded, c.duplicates, c.rejected, result.duration_s)
         return True
 
-    def _run(self) -> None:
+    def run(self, stopped) -> None:
+        """Flush every interval until `stopped()` (a backlog drains flush after flush), then drain."""
         wait = 0.0  # what waits from before a restart starts loading at once
-        while not self._stop.wait(wait):
+        while not stopped(wait):
             more = self.flush_once()
             pause = FLUSH_PAUSE_FACTOR * self.status.last_duration_s
-            wait = pause if more else max(self.interval_s, pause)  # a backlog drains flush after flush
+            wait = pause if more else max(self.interval_s, pause)
+        self.drain()
+
+
+def _flusher_process(folder: Path, db_path: Path, interval_s: float, redact: bool, stop, updates) -> None:
+    """The flusher process: a `FlushLoop` until the collector says stop or is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the collector stops us
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parent = multiprocessing.parent_process()
+    loop = FlushLoop(Spool(folder), db_path, interval_s=interval_s, redact=redact,
+                     report=lambda kind, value: updates.put((kind, value)))
+
+    def stopped(wait: float) -> bool:
+        return stop.wait(wait) or (parent is not None and not parent.is_alive())
+
+    loop.run(stopped)
+
+
+class Flusher:
+    """Moves the spool into the store: `start()` runs a `FlushLoop` in a process of its own, `stop()` has it load
+    what is left and waits for it. `flush_once()` and `drain()` flush in this process (tests, leftovers)."""
+
+    def __init__(self, spool: Spool, db_path: Path, *, interval_s: float, redact: bool = False):
+        self.spool = spool
+        self.loop = FlushLoop(spool, db_path, interval_s=interval_s, redact=redact)
+        self._process: multiprocessing.process.BaseProcess | None = None
+
+    @property
+    def status(self) -> FlusherStatus:
+        return self.loop.status
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # a fork of a process with threads may inherit a held lock
+        self._stop, self._updates = ctx.Event(), ctx.SimpleQueue()
+        loop = self.loop
+        self._process = ctx.Process(target=_flusher_process, name="callscope-flusher", daemon=True,
+                                    args=(self.spool.folder, loop.db_path, loop.interval_s, loop.redact,
+                                          self._stop, self._updates))
+        self._process.start()
+        self._listener = threading.Thread(target=self._listen, name="callscope-flusher-status", daemon=True)
+        self._listener.start()
+
+    def _listen(self) -> None:
+        """Apply what the flusher process reports: its status, and the bytes it took out of the spool."""
+        while (update := self._updates.get()) is not None:
+            kind, value = update
+            if kind == "freed":
+                self.spool.release(value)
+            else:
+                self.loop.status = value
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._stop.set()
+            self._process.join()
+            self._updates.put(None)
+            self._listener.join()
+            self._process = None
+        self.drain()  # what the process left (it loads everything before it exits, unless it died)
+
+    def drain(self) -> None:
+        self.loop.drain()
+
+    def flush_once(self) -> bool:
+        return self.loop.flush_once()

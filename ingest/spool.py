@@ -151,7 +151,8 @@ class Spool:
             self.bytes_pending += path.stat().st_size
         return path
 
-    def remove(self, paths: list[Path]) -> None:
+    def remove(self, paths: list[Path]) -> int:
+        """Delete loaded segments; returns the bytes freed."""
         freed = 0
         for path in paths:
             try:
@@ -160,6 +161,11 @@ class Spool:
             except FileNotFoundError:
                 pass
         fsync_dir(self.folder)
+        self.release(freed)
+        return freed
+
+    def release(self, freed: int) -> None:
+        """`freed` bytes left the spool (here, or in the flusher's process)."""
         with self._lock:
             self.bytes_pending = max(0, self.bytes_pending - freed)
 
