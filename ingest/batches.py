@@ -6,15 +6,18 @@ rejects. DuckDB extracts the plain lines (`ingest.columnar`); `ingest.parse.pars
 reject keeps its exact reason. A redacting import parses every line in Python for now (`parse_line` redacts).
 Then events that do not name their instance are placed (`ingest.instances`), across chunks as across lines.
 Memory stays flat: a chunk is bounded in lines and in bytes, and only the events still waiting for their instance
-are carried from one chunk to the next.
+are carried from one chunk to the next. `prefetched` parses the next chunk on a thread while the writer stores
+this one (both mostly in DuckDB, which lets go of the interpreter lock).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +30,7 @@ from ingest.read import LineBlock, RawLine
 from ingest.redact import Redactor
 from ingest.schema import BATCH_SCHEMA, events_table
 
+T = TypeVar("T")
 CHUNK_BYTES = 32 << 20  # a chunk is cut at this many bytes of lines even when it has fewer than BATCH_ROWS lines
 # A statement costs DuckDB milliseconds however few its lines: a smaller chunk (a collector segment, a short
 # file) is parsed in Python, where a line costs microseconds.
@@ -214,3 +218,46 @@ def coalesce(batches: Iterable[Batch], min_rows: int) -> Iterator[Batch]:
             tables, rejects, rows = [], [], 0
     if tables or rejects:
         yield Batch(pa.concat_tables(tables) if tables else None, rejects)
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, produced on a thread of their own up to `depth` ahead (one: memory holds at most three chunks): parsing the next chunk (DuckDB's extract,
+    which lets go of the interpreter) overlaps with storing this one. An error in `items` is raised here, in
+    order; a consumer that stops early (an error of its own, a file that is not a log) stops the producer."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name="callscope-parse", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()

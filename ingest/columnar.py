@@ -51,6 +51,7 @@ PATHS = COMMON_PATHS | HANDSHAKE_PATHS | FAILURE_PATHS
 # a chunk without one skips the per-line check.
 ESCAPE = re.compile(rb"\\")
 
+EXTRACT_BATCH_ROWS = 4_096
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
@@ -206,6 +207,8 @@ def extract(con: duckdb.DuckDBPyConnection, line_nos: pa.Array, texts: pa.Array)
     """One chunk of `canonical` lines (as Arrow text) → the rows of its plain lines, and the positions of the
     rest."""
     chunk = pa.table({"pos": pa.array(range(len(texts)), type=pa.int64()), "line_no": line_nos, "text": texts})
+    # DuckDB scans an Arrow table one record batch per thread: a chunk in several keeps every core busy
+    chunk = pa.Table.from_batches(chunk.to_batches(max_chunksize=EXTRACT_BATCH_ROWS))
     data = texts.buffers()[2] or b""  # every line's bytes, back to back
     con.register("chunk_lines", chunk)
     try:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from ingest import columnar as columnar_sql
 from ingest import store
-from ingest.batches import Batch, parse_blocks
+from ingest.batches import Batch, parse_blocks, prefetched
 from ingest.errors import NotALog
 from ingest.parse import Event, Reject, parse_lines
 from ingest.read import STDIN, LineBlock, read_blocks, read_lines
@@ -113,12 +113,14 @@ def load_sources(
                 redactor.learn_names(raw.text for raw in read_lines(source))
         writer = stack.enter_context(Writer(db_path))
         imp = stack.enter_context(writer.importing(tool, names, redact, started=started))
-        columnar_sql.prepare(writer.con)
+        parser = stack.enter_context(writer.con.cursor())  # the parse's own connection: it runs on a thread
+        columnar_sql.prepare(parser)
         for source, name in zip(sources, names, strict=True):
             counter = [0]
             if columnar:
-                blocks = _with_progress(read_blocks(source, counter, name), name, counter, progress)
-                batches = parse_blocks(writer.con, blocks, redactor, store.BATCH_ROWS)
+                batches = prefetched(parse_blocks(parser, read_blocks(source, counter, name), redactor,
+                                                  store.BATCH_ROWS))
+                batches = _batch_progress(batches, name, counter, progress)
                 imp.write_batches(_count_batch_reasons(_sniffed_batches(name, batches), reasons))
             else:
                 lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
@@ -151,6 +153,18 @@ def _count_batch_reasons(batches: Iterator[Batch], reasons: dict[str, int]) -> I
             kind = _reason_kind(reject.reason)
             reasons[kind] = reasons.get(kind, 0) + 1
         yield batch
+
+
+def _batch_progress(batches: Iterator[Batch], name: str, counter: list[int],
+                    progress: Progress | None) -> Iterator[Batch]:
+    """Report the bytes read with each batch (here, on the thread that stores them: the app's progress bar
+    can only be moved from there)."""
+    for batch in batches:
+        if progress is not None:
+            progress(name, counter[0])
+        yield batch
+    if progress is not None:
+        progress(name, counter[0])
 
 
 def _with_progress(lines: Iterator[T], name: str, counter: list[int], progress: Progress | None) -> Iterator[T]:
