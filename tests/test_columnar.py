@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import threading
 from pathlib import Path
 
 import duckdb
@@ -189,3 +190,28 @@ def test_lines_duckdb_would_read_differently_agree(tmp_path):
     path.write_text("\n".join(variants) + "\n")
     events, rejects = assert_same(path)
     assert events + rejects == len(variants) and rejects >= 2  # NaN and 1,200 levels of nesting are rejected
+
+
+def test_prefetched_keeps_order_raises_where_the_error_was_and_stops_with_its_consumer():
+    from ingest.batches import prefetched
+
+    def numbers(fail_at=None, seen=None):
+        for n in range(10):
+            if n == fail_at:
+                raise ValueError(f"bad chunk {n}")
+            if seen is not None:
+                seen.append(n)
+            yield n
+
+    assert list(prefetched(numbers())) == list(range(10))
+    got = []
+    with pytest.raises(ValueError, match="bad chunk 4"):
+        for n in prefetched(numbers(fail_at=4)):
+            got.append(n)
+    assert got == [0, 1, 2, 3]  # everything before the error arrives first
+    seen: list[int] = []
+    stream = prefetched(numbers(seen=seen))
+    assert next(stream) == 0
+    stream.close()  # the consumer gives up (a file that is not a log): the producer stops, one chunk ahead at most
+    assert len(seen) <= 3
+    assert not any(t.name == "callscope-parse" and t.is_alive() for t in threading.enumerate())
