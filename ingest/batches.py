@@ -105,37 +105,52 @@ class _Placement:
 
 def parse_blocks(con: duckdb.DuckDBPyConnection, items: Iterable[LineBlock | RawLine], redactor: Redactor | None,
                  chunk_lines: int) -> Iterator[Batch]:
-    """One source's records → batches of its events and rejects (each chunk of about `chunk_lines` lines)."""
+    """Records → batches of their events and rejects (each chunk of about `chunk_lines` lines). The records may
+    come from many sources (the collector's spool segments): a chunk spans them, and each row keeps its own."""
     placement = _Placement()
     columnar_min = min(COLUMNAR_MIN_LINES, chunk_lines)
-    source: str | None = None
-    line_nos: list[int] = []
-    texts: list[bytes] = []
+    lines = _Lines()
     errors: list[RawLine] = []
-    size = 0
+    seen = False
     for item in items:
-        source = item.source
+        seen = True
         if isinstance(item, LineBlock):
-            line_nos.extend(item.line_nos)
-            texts.extend(item.texts)
-            size += sum(map(len, item.texts))
+            lines.add(item.source, item.line_nos, item.texts)
         elif item.error:
             errors.append(item)
         else:
-            line_nos.append(item.line_no)
-            texts.append(item.text)
-            size += len(item.text)
-        while len(texts) + len(errors) >= chunk_lines or size >= CHUNK_BYTES:
+            lines.add(item.source, [item.line_no], [item.text])
+        while len(lines) + len(errors) >= chunk_lines or lines.size >= CHUNK_BYTES:
             cut = chunk_lines - len(errors)
-            if size >= CHUNK_BYTES:
-                cut = min(cut, _within(texts, CHUNK_BYTES))
-            cut = max(cut, 1)
-            yield _chunk(con, source, line_nos[:cut], texts[:cut], errors, redactor, placement, final=False,
-                         columnar_min=columnar_min)
-            line_nos, texts, errors = list(line_nos[cut:]), texts[cut:], []
-            size = sum(map(len, texts))
-    if source is not None:
-        yield _chunk(con, source, line_nos, texts, errors, redactor, placement, final=True, columnar_min=columnar_min)
+            if lines.size >= CHUNK_BYTES:
+                cut = min(cut, _within(lines.texts, CHUNK_BYTES))
+            head, lines = lines.split(max(cut, 1))
+            yield _chunk(con, head, errors, redactor, placement, final=False, columnar_min=columnar_min)
+            errors = []
+    if seen:
+        yield _chunk(con, lines, errors, redactor, placement, final=True, columnar_min=columnar_min)
+
+
+class _Lines:
+    """The lines of a chunk being gathered: their sources, numbers and texts, side by side."""
+
+    def __init__(self, sources: list[str] | None = None, line_nos: list[int] | None = None,
+                 texts: list[bytes] | None = None) -> None:
+        self.sources, self.line_nos, self.texts = sources or [], line_nos or [], texts or []
+        self.size = sum(map(len, self.texts))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def add(self, source: str, line_nos: list[int], texts: list[bytes]) -> None:
+        self.sources.extend(repeat(source, len(texts)))
+        self.line_nos.extend(line_nos)
+        self.texts.extend(texts)
+        self.size += sum(map(len, texts))
+
+    def split(self, cut: int) -> tuple[_Lines, _Lines]:
+        return (_Lines(self.sources[:cut], self.line_nos[:cut], self.texts[:cut]),
+                _Lines(self.sources[cut:], self.line_nos[cut:], self.texts[cut:]))
 
 
 def _within(texts: list[bytes], limit: int) -> int:
@@ -148,38 +163,44 @@ def _within(texts: list[bytes], limit: int) -> int:
     return len(texts)
 
 
-def _chunk(con: duckdb.DuckDBPyConnection, source: str, line_nos: list[int], texts: list[bytes],
-           errors: list[RawLine], redactor: Redactor | None, placement: _Placement, *, final: bool,
-           columnar_min: int) -> Batch:
+def _chunk(con: duckdb.DuckDBPyConnection, lines: _Lines, errors: list[RawLine], redactor: Redactor | None,
+           placement: _Placement, *, final: bool, columnar_min: int) -> Batch:
     rejects: list[Reject] = [parse_line(raw, redactor) for raw in errors]  # type: ignore[misc]
     tables = []
-    routed: Iterable[int] = range(len(texts))
-    if redactor is None and texts and len(texts) >= columnar_min:
-        fast, routed = _extract(con, line_nos, texts)
+    routed: Iterable[int] = range(len(lines))
+    if redactor is None and len(lines) >= columnar_min:
+        fast, routed = _extract(con, lines.line_nos, lines.texts)
         if len(fast):
             keys = columnar.event_keys(fast.column("event_id"))
-            fast = fast.append_column("event_key", keys).append_column("source", pa.array(repeat(source, len(fast)),
-                                                                                           type=pa.string()))
-            tables.append(fast.select(BATCH_SCHEMA.names).cast(BATCH_SCHEMA))
+            sources = pc.take(pa.array(lines.sources, type=pa.string()), fast.column("pos"))
+            fast = fast.append_column("event_key", keys).append_column("source", sources)
+            tables.append(fast.select([*BATCH_SCHEMA.names, "pos"]))
     events: list[Event] = []
+    positions: list[int] = []
     for pos in routed:
-        item = parse_line(RawLine(source, line_nos[pos], texts[pos]), redactor)
-        (events if isinstance(item, Event) else rejects).append(item)  # type: ignore[arg-type]
+        item = parse_line(RawLine(lines.sources[pos], lines.line_nos[pos], lines.texts[pos]), redactor)
+        if isinstance(item, Event):
+            events.append(item)
+            positions.append(pos)
+        else:
+            rejects.append(item)  # type: ignore[arg-type]
     if events:
-        tables.append(events_table(events))
-    rejects.sort(key=lambda r: r.line_no)
+        tables.append(events_table(events).append_column("pos", pa.array(positions, type=pa.int64())))
+    rejects.sort(key=lambda r: (r.source, r.line_no))
     if not tables:
         table = events_table([])
     else:
         # DuckDB keeps the lines' order; Python's few events are merged into it
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables).sort_by("line_no")
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(
+            [t.cast(tables[0].schema) for t in tables]).sort_by("pos")
+        table = table.drop_columns(["pos"]).cast(BATCH_SCHEMA)
     table = placement.place(table, final) if len(table) or final else table
     return Batch(table, rejects)
 
 
 def _extract(con: duckdb.DuckDBPyConnection, line_nos: list[int], texts: list[bytes]) -> tuple[pa.Table, list[int]]:
-    """The plain lines' rows (by `ingest.columnar`) and the positions of the lines left to Python: those that are
-    not `columnar.canonical`, and those `columnar.extract` hands back."""
+    """The plain lines' rows (by `ingest.columnar`, with `pos`, their position in the chunk) and the positions of
+    the lines left to Python: those that are not `columnar.canonical`, and those `columnar.extract` hands back."""
     plain = list(map(columnar.canonical, texts))
     if all(plain):
         keep = None
@@ -194,12 +215,15 @@ def _extract(con: duckdb.DuckDBPyConnection, line_nos: list[int], texts: list[by
         events, routed = columnar_empty(), []
     if keep is None:
         return events, routed
+    kept = pa.array(keep, type=pa.int64())
+    events = events.set_column(events.schema.get_field_index("pos"), "pos", pc.take(kept, events.column("pos")))
     return events, sorted([i for i, ok in enumerate(plain) if not ok] + [keep[p] for p in routed])
 
 
 def columnar_empty() -> pa.Table:
     return pa.table({name: pa.array([], type=BATCH_SCHEMA.field(name).type) for name in BATCH_SCHEMA.names
-                     if name not in ("event_key", "source")} | {"event_id": pa.array([], type=pa.string())})
+                     if name not in ("event_key", "source")} | {"event_id": pa.array([], type=pa.string()),
+                                                                 "pos": pa.array([], type=pa.int64())})
 
 
 def coalesce(batches: Iterable[Batch], min_rows: int) -> Iterator[Batch]:

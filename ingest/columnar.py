@@ -194,7 +194,7 @@ _EXTRACT_SQL = (EXTRACT_SQL.replace("{columns}", _COLUMNS).replace("{no_other_nu
 
 @dataclass
 class Extracted:
-    events: pa.Table  # the plain lines as `events` batch columns (without event_key and source), in line order
+    events: pa.Table  # the plain lines as `events` batch columns (without event_key and source) and `pos`, in order
     routed: list[int]  # positions in the chunk of the lines Python must parse
 
 
@@ -226,7 +226,7 @@ def extract(con: duckdb.DuckDBPyConnection, line_nos: pa.Array, texts: pa.Array)
     plain_pos = set(table.column("pos").to_pylist())
     routed = sorted(set(range(len(texts))) - plain_pos) if len(plain_pos) < len(texts) else []
     routed += pc.filter(table.column("pos"), routed_mask).to_pylist()
-    events = table.filter(pc.fill_null(ok, False)).drop_columns(["pos", "ok"]).sort_by("line_no")
+    events = table.filter(pc.fill_null(ok, False)).drop_columns(["ok"]).sort_by("pos")
     return Extracted(events, sorted(routed))
 
 

@@ -1,7 +1,7 @@
 """Loading the collector's spool into the store, on a background thread.
 
-- `flush()` loads the pending segments as one import (`load_segments`: `read_lines` of plain NDJSON, never
-  un-gzipped again → `parse_lines` per segment → `Writer.importing`, whose `write` stores them and whose close
+- `flush()` loads the pending segments as one import (`load_segments`: `read_blocks` of plain NDJSON, never
+  un-gzipped again → the columnar parse over all of them → `Writer.importing`, whose `write` stores them and whose close
   derives the calls, closes the `loads` row of tool `collector` and publishes), then deletes them. Killed
   between the load and the delete, the next flush loads them again and every line counts as a duplicate (event
   keys): stored exactly once. A segment that fails to load for a reason in its data is found by loading halves
@@ -25,12 +25,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest import columnar as columnar_sql
+from ingest.batches import parse_blocks
 from ingest.errors import CallscopeError, WriterBusy
 from ingest.parse import parse_lines
-from ingest.read import read_lines
+from ingest.read import read_blocks, read_lines
 from ingest.redact import Redactor, load_key
 from ingest.spool import QUARANTINE, TOOL, Spool
-from ingest.store import LoadCounts, Writer
+from ingest.store import BATCH_ROWS, LoadCounts, Writer
 
 # One flush is one import: bounded, so a backlog (after a restart, or while another writer held the lock)
 # drains in steps that each publish a snapshot.
@@ -107,22 +109,28 @@ def _load_or_split(spool: Spool, segments: list[Path], db_path: Path, redact: bo
     result.add(len(segments), counts)
 
 
-def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False) -> LoadCounts:
-    """Many small logs as one import: `ingest.load.load_sources`'s steps, with one `Import.write` over all of them.
+def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False, columnar: bool = True) -> LoadCounts:
+    """Many small logs as one import: `ingest.load.load_sources`'s steps, with one write over all of them.
 
-    Each segment is read and parsed on its own (instances are placed per source, as for files), and their events
-    are chained into BATCH_ROWS events per batch: the writer stores a batch as one file per day, where a write per
-    segment would write one per segment (~12 ms each, so ~80 batches/s at most). The per-line parser, not the
-    columnar one: a segment holds one request's lines (tens), and a chunk that small costs the columnar path more
-    than it saves (`bench.collector`: 1,256 events/s flushed during load with it, 4,294 before). There is no "is this a log
-    at all" check: `accept()` already answered each request, and lines of a request answered 400 still belong
-    in `rejects`.
+    The segments' lines go through the columnar parse (`ingest.batches.parse_blocks`) together: a chunk spans
+    many segments (one request's tens of lines each), each row keeps its segment as its source, and instances are
+    placed per source, as for files. The writer stores a batch as one file per day, where a write per segment
+    would write one per segment (~12 ms each). A redacting collector, and `columnar=False` (the oracle the tests
+    compare with), parse every line in Python. There is no "is this a log at all" check: `accept()` already
+    answered each request, and lines of a request answered 400 still belong in `rejects`.
     """
     started = time.perf_counter()
     redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
     names = [str(p.resolve()) for p in paths]
     with Writer(db_path) as writer, writer.importing(TOOL, names, redact, started=started) as imp:
-        imp.write(itertools.chain.from_iterable(parse_lines(read_lines(name, plain=True), redactor) for name in names))
+        if redactor is None and columnar:
+            with writer.con.cursor() as parser:
+                columnar_sql.prepare(parser)
+                blocks = itertools.chain.from_iterable(read_blocks(name, plain=True) for name in names)
+                imp.write_batches(parse_blocks(parser, blocks, None, BATCH_ROWS))
+        else:
+            imp.write(itertools.chain.from_iterable(parse_lines(read_lines(name, plain=True), redactor)
+                                                    for name in names))
     return imp.counts
 
 

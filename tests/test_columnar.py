@@ -8,6 +8,7 @@ import gzip
 import json
 import random
 import threading
+from operator import itemgetter
 from pathlib import Path
 
 import duckdb
@@ -215,3 +216,46 @@ def test_prefetched_keeps_order_raises_where_the_error_was_and_stops_with_its_co
     stream.close()  # the consumer gives up (a file that is not a log): the producer stops, one chunk ahead at most
     assert len(seen) <= 3
     assert not any(t.name == "callscope-parse" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("chunk_lines", [300, 50_000])
+def test_spool_segments_parsed_together_agree_with_each_parsed_alone(tmp_path, chunk_lines):
+    """The collector's flush parses many segments (one request each) as one stream, each row keeping its segment
+    as its source; instances are still placed per segment. Some records lack their instance (placed from the
+    tab's last one, or held until the next messageId names it), some lines are garbage."""
+    rng = random.Random(11)
+    records = [json.loads(line) for line in DEMO]
+    for record in records:
+        if rng.random() < 0.3:
+            record.pop("instance", None)
+    lines = [json.dumps(r, separators=(",", ":")) for r in records]
+    noise = ["not json", "{\"ts\":1}", "[1,2", "{}", "null", '{"event_id": "spaced", "ts": 1764000000000}',
+             lines[5].replace('"ts":', '"ts":1,"ts":'), lines[6].replace("{", "{ ", 1), lines[7][:-9]]
+    for _ in range(40):
+        lines.insert(rng.randrange(len(lines)), rng.choice(noise))
+    segments, start = [], 0
+    while start < len(lines):
+        size = rng.randint(1, 40)
+        path = tmp_path / f"{len(segments):05d}.ndjson"
+        path.write_text("\n".join(lines[start:start + size]) + "\n")
+        segments.append(str(path))
+        start += size
+    expected_events, expected_rejects = [], []
+    for name in segments:
+        for item in parse_lines(read_lines(name, plain=True)):
+            if isinstance(item, Event):
+                expected_events.append(item._asdict())
+            else:
+                expected_rejects.append((item.source, item.line_no, item.text, item.reason))
+    con = duckdb.connect()
+    columnar.prepare(con)
+    events, rejects = [], []
+    blocks = (block for name in segments for block in read_blocks(name, plain=True))
+    for batch in parse_blocks(con, blocks, None, chunk_lines):
+        events += batch.events.to_pylist()
+        rejects += [(r.source, r.line_no, r.text, r.reason) for r in batch.rejects]
+    assert sorted(rejects) == sorted(expected_rejects) and rejects
+    key = itemgetter("source", "line_no")
+    assert sorted(events, key=key) == sorted(expected_events, key=key)
+    assert len({e["source"] for e in events}) > 100
+    assert any(e["instance_source"] == "inferred" for e in events)
