@@ -1,6 +1,6 @@
-"""Raw lines to typed batches: the columnar parse of one source, chunk by chunk.
+"""Raw lines to typed batches: the columnar parse of a source (or of many: the collector's spool), chunk by chunk.
 
-`parse_blocks` gathers a source's lines (`ingest.read.read_blocks`) into chunks of about BATCH_ROWS lines and
+`parse_blocks` gathers the lines (`ingest.read.read_blocks`) into chunks of about BATCH_ROWS lines and
 turns each into a `Batch`: an Arrow table of its events (the `events` batch columns, `ingest.schema`) and its
 rejects. DuckDB extracts the plain lines (`ingest.columnar`); `ingest.parse.parse_line` parses the others, so every
 reject keeps its exact reason. A redacting import parses every line in Python for now (`parse_line` redacts).
