@@ -25,6 +25,7 @@ from ingest.derive.ids import CALL_IDS_SQL, ENGAGEMENT_OWNERS_SQL
 from ingest.derive.instances import INSTANCES_SQL
 from ingest.derive.messages import BLANK_ID_MESSAGES_SQL, CALL_MESSAGES_SQL
 from ingest.derive.outcomes import CALLS_SQL, NEVER_ENDED_SQL, OUTCOMES
+from ingest.memory import with_headroom
 
 __all__ = ["OUTCOMES", "MAX_CALL_MS", "derive", "select_calls"]
 
@@ -75,7 +76,7 @@ def derive(con: duckdb.DuckDBPyConnection, *, max_call_ms: int = MAX_CALL_MS,
     all events, so load order never changes a call."""
     settings = {"max_call_ms": max_call_ms, "orphan_near_ms": orphan_near_ms}
     for sql in STATEMENTS:
-        con.execute(sql, _params(sql, settings))
+        with_headroom(con, lambda sql=sql: con.execute(sql, _params(sql, settings)), "deriving calls")
 
 
 # `calls --json`: the public shape of a call. Filters are bound parameters; NULL means "any". A call id also finds

@@ -35,6 +35,7 @@ from ingest import manifest as mf
 from ingest.batches import Batch
 from ingest.catalog import connect_reader, describe, read_files, reader_cursor, snapshot_generation
 from ingest.errors import StorageFailed, WriterBusy
+from ingest.memory import WRITER_MEMORY_LIMIT, size_bytes
 from ingest.parse import Event, Reject
 from ingest.schema import (
     DROP_STORED_EVENTS_SQL,
@@ -54,9 +55,6 @@ DEFAULT_DB_PATH = Path(os.environ.get("CALLSCOPE_STORE") or os.environ.get("CALL
                        or REPO_ROOT / "data" / "callscope")
 BATCH_ROWS = 50_000
 WRITER_WAIT_S = 30.0
-# The writer's DuckDB memory cap: each batch is written on its own, so an import's memory stays flat whatever the
-# size of the store; DuckDB spills to the store's .tmp/ beyond this.
-WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "1GB")
 # An import keeps this many rejected lines with their text and reason; past it, each source's further rejects are
 # counted in one summary row (a file or request of nothing but garbage must not become millions of rows).
 MAX_STORED_REJECTS = 10_000
@@ -159,7 +157,8 @@ class Writer:
         return self
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        con = duckdb.connect(config={"memory_limit": WRITER_MEMORY_LIMIT, "temp_directory": str(self.folder / ".tmp")})
+        con = duckdb.connect(config={"memory_limit": f"{size_bytes(WRITER_MEMORY_LIMIT)}B",
+                                     "temp_directory": str(self.folder / ".tmp")})
         con.execute("SET enable_progress_bar = false")  # a long derive would draw DuckDB's bar on our stderr
         return con
 

@@ -1,0 +1,56 @@
+"""The writer's memory budget: DuckDB's cap for imports and derivations, and more room when a statement needs it.
+
+An import keeps its memory flat whatever the size of the store (each batch is written on its own; DuckDB spills
+sorts and joins to the store's `.tmp/`), so the cap keeps a whole import, Python included, under about 1 GB.
+A few operators cannot spill everything (the derivation's per-call lists), and what they need grows with the
+store: a statement that runs out of memory is run again with twice the cap, up to MAX_GROWTH times the budget,
+rather than failing the import; the cap goes back to the budget after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+
+WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "640MB")
+MAX_GROWTH = 8
+UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+T = TypeVar("T")
+log = logging.getLogger("callscope.memory")
+
+
+def size_bytes(text: str) -> int:
+    """`640MB`, `1.5 GiB` (DuckDB's notations) as bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", text)
+    if not match or match[2].upper() not in UNITS | {"": 1}:
+        raise ValueError(f"not a memory size: {text!r} (write it like 640MB or 1GB)")
+    return int(float(match[1]) * UNITS.get(match[2].upper(), 1))
+
+
+def _limit(con: duckdb.DuckDBPyConnection) -> int:
+    return size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+
+
+def with_headroom(con: duckdb.DuckDBPyConnection, run: Callable[[], T], what: str) -> T:
+    """`run()`; when DuckDB runs out of memory, again with twice the cap (up to MAX_GROWTH × the budget)."""
+    budget = size_bytes(WRITER_MEMORY_LIMIT)
+    try:
+        while True:
+            try:
+                return run()
+            except duckdb.OutOfMemoryException:
+                limit = _limit(con)
+                if limit * 2 > budget * MAX_GROWTH:
+                    raise
+                log.warning("%s needs more memory than %d MB: trying again with %d MB", what, limit // 2**20,
+                            limit * 2 // 2**20)
+                con.execute(f"SET memory_limit = '{limit * 2}B'")
+    finally:
+        if _limit(con) != budget:
+            con.execute(f"SET memory_limit = '{budget}B'")
