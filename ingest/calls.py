@@ -17,6 +17,7 @@ among rows is made by time, then event key.
 from __future__ import annotations
 
 import os
+import re
 
 import duckdb
 
@@ -76,7 +77,9 @@ def derive(con: duckdb.DuckDBPyConnection, *, max_call_ms: int = MAX_CALL_MS,
     all events, so load order never changes a call."""
     settings = {"max_call_ms": max_call_ms, "orphan_near_ms": orphan_near_ms}
     for sql in STATEMENTS:
-        with_headroom(con, lambda sql=sql: con.execute(sql, _params(sql, settings)), "deriving calls")
+        table = re.search(r"TABLE (\w+)", sql)
+        with_headroom(con, lambda sql=sql: con.execute(sql, _params(sql, settings)),
+                      f"deriving {table[1] if table else 'calls'}")
 
 
 # `calls --json`: the public shape of a call. Filters are bound parameters; NULL means "any". A call id also finds
