@@ -4,7 +4,7 @@ An import keeps its memory flat whatever the size of the store (each batch is wr
 sorts and joins to the store's `.tmp/`), so the cap keeps a whole import, Python included, under about 1 GB.
 A few operators cannot spill everything (the derivation's per-call lists), and what they need grows with the
 store: a statement that runs out of memory is run again with twice the cap, up to MAX_GROWTH times the budget,
-rather than failing the import; the cap goes back to the budget after it.
+rather than failing the import.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import duckdb
 
-WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "700MB")
+WRITER_MEMORY_LIMIT = os.environ.get("CALLSCOPE_WRITER_MEMORY", "1GB")
 MAX_GROWTH = 8
 UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -38,19 +38,17 @@ def _limit(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def with_headroom(con: duckdb.DuckDBPyConnection, run: Callable[[], T], what: str) -> T:
-    """`run()`; when DuckDB runs out of memory, again with twice the cap (up to MAX_GROWTH × the budget)."""
+    """`run()`; when DuckDB runs out of memory, again with twice the cap (up to MAX_GROWTH × the budget). The cap
+    stays raised for the rest of the connection (one import): what the statement built is still held, and a cap
+    below it would fail the next one."""
     budget = size_bytes(WRITER_MEMORY_LIMIT)
-    try:
-        while True:
-            try:
-                return run()
-            except duckdb.OutOfMemoryException:
-                limit = _limit(con)
-                if limit * 2 > budget * MAX_GROWTH:
-                    raise
-                log.warning("%s needs more memory than %d MB: trying again with %d MB", what, limit // 2**20,
-                            limit * 2 // 2**20)
-                con.execute(f"SET memory_limit = '{limit * 2}B'")
-    finally:
-        if _limit(con) != budget:
-            con.execute(f"SET memory_limit = '{budget}B'")
+    while True:
+        try:
+            return run()
+        except duckdb.OutOfMemoryException:
+            limit = _limit(con)
+            if limit * 2 > budget * MAX_GROWTH:
+                raise
+            log.warning("%s needs more memory than %d MB: trying again with %d MB", what, limit // 2**20,
+                        limit * 2 // 2**20)
+            con.execute(f"SET memory_limit = '{limit * 2}B'")

