@@ -1,7 +1,7 @@
 """The writer's memory budget: DuckDB's cap for imports and derivations, and more room when a statement needs it.
 
 An import keeps its memory flat whatever the size of the store (each batch is written on its own; DuckDB spills
-sorts and joins to the store's `.tmp/`), so the cap keeps a whole import, Python included, under about 1 GB.
+sorts and joins to the store's `.tmp/`).
 A few operators cannot spill everything (the derivation's per-call lists), and what they need grows with the
 store: a statement that runs out of memory is run again with twice the cap, up to MAX_GROWTH times the budget,
 rather than failing the import.
