@@ -99,4 +99,18 @@ def connect_v1(db: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"ATTACH '{snapshot(db)}' AS snapshot (READ_ONLY)")
     con.execute("USE snapshot")
+    _day_views(con)
     return con
+
+
+def _day_views(con: duckdb.DuckDBPyConnection) -> None:
+    """What today's replay reads that the old file lacks, as temp views over its tables (the instance-key index
+    built once here, outside any timing): `<table>_by_day` with the day column the store's partitions give."""
+    from ingest.derive.keys import INSTANCE_KEYS_SQL
+
+    con.execute(f"CREATE TEMP TABLE instance_keys AS {INSTANCE_KEYS_SQL.format(events='events')}")
+    con.execute("CREATE TEMP VIEW events_by_day AS SELECT *, ts::DATE AS day FROM events")
+    con.execute("CREATE TEMP VIEW calls_by_day AS SELECT *, started_at::DATE AS day FROM calls")
+    con.execute("CREATE TEMP VIEW instance_keys_by_day AS SELECT *, first_at::DATE AS day FROM temp.instance_keys")
+    con.execute("CREATE TEMP VIEW call_messages_by_day AS SELECT m.*, coalesce(c.started_at, m.ts)::DATE AS day "
+                "FROM call_messages m LEFT JOIN calls c ON c.external_call_id = m.call_id")
