@@ -155,6 +155,8 @@ def test_someone_outside_the_allow_list_is_refused_with_their_email(app, call):
         page.get_by_text(strings.SIGNIN_TITLE).wait_for(timeout=60_000)
         sign_in(page, OUTSIDER)
         page.get_by_text(strings.REFUSED_TITLE).wait_for(timeout=60_000)
+        page.get_by_text(strings.REFUSED.format(email=OUTSIDER)).wait_for(timeout=30_000)  # the page may still be drawing
+        page.get_by_text(CONTACT).first.wait_for(timeout=30_000)
         text = visible_text(page)
         assert strings.REFUSED.format(email=OUTSIDER) in text and CONTACT in text
         assert call["id"] not in text and call["number"] not in text
