@@ -33,13 +33,18 @@ def assert_incremental_equals_full(parts: list[list[dict]], folder: Path) -> Db:
     for n, part in enumerate(parts):
         if part:
             db.load(write_lines(db.folder / f"part-{n}.ndjson", part))
+    assert_equals_full_derive(db, folder)
+    return db
+
+
+def assert_equals_full_derive(db: Db, folder: Path) -> None:
+    """Every derived table of `db` equals a full derive of a copy of its store (made under `folder`)."""
     full = folder / "full" / "callscope.duckdb"
     shutil.copytree(store_dir(db.path), store_dir(full))
     with Writer(full) as writer:
         derive_all(writer)
         writer.publish()
     assert differences(db.path, full, DERIVED) == dict.fromkeys(DERIVED, 0)
-    return db
 
 
 def random_parts(records: list[dict], rng: random.Random) -> list[list[dict]]:
@@ -134,9 +139,4 @@ def test_an_import_reads_the_events_and_instances_of_its_own_days_only(tmp_path,
     new_day = {(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=T0 + 8 * DAY)).strftime("%Y-%m-%d")}
     assert _days_read(statements, "events") == new_day and _days_read(statements, "instances") == new_day
     assert db.calls()["c5"]["outcome"] == "never_ended"
-    full = tmp_path / "full" / "callscope.duckdb"
-    shutil.copytree(store_dir(db.path), store_dir(full))
-    with Writer(full) as writer:
-        derive_all(writer)
-        writer.publish()
-    assert differences(db.path, full, DERIVED) == dict.fromkeys(DERIVED, 0)
+    assert_equals_full_derive(db, tmp_path)
