@@ -1,4 +1,4 @@
-"""Loading the collector's spool into the store, on a background thread.
+"""Loading the collector's spool into the store, in a process of its own.
 
 - `flush()` loads the pending segments as one import (`load_segments`: `read_blocks` of plain NDJSON, never
   un-gzipped again → the columnar parse over all of them → `Writer.importing`, whose `write` stores them and whose close
@@ -109,21 +109,21 @@ def _load_or_split(spool: Spool, segments: list[Path], db_path: Path, redact: bo
     result.add(len(segments), counts)
 
 
-def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False, columnar: bool = True) -> LoadCounts:
+def load_segments(paths: list[Path], db_path: Path, *, redact: bool = False) -> LoadCounts:
     """Many small logs as one import: `ingest.load.load_sources`'s steps, with one write over all of them.
 
     The segments' lines go through the columnar parse (`ingest.batches.parse_blocks`) together: a chunk spans
     many segments (one request's tens of lines each), each row keeps its segment as its source, and instances are
     placed per source, as for files. The writer stores a batch as one file per day, where a write per segment
-    would write one per segment (~12 ms each). A redacting collector, and `columnar=False` (the oracle the tests
-    compare with), parse every line in Python. There is no "is this a log at all" check: `accept()` already
+    would write one per segment (~12 ms each). A redacting collector parses every line in Python (`parse_line`
+    redacts; tests/test_columnar.py checks that both parses agree on segments). There is no "is this a log at all" check: `accept()` already
     answered each request, and lines of a request answered 400 still belong in `rejects`.
     """
     started = time.perf_counter()
     redactor = Redactor(load_key(Path(db_path).parent)) if redact else None
     names = [str(p.resolve()) for p in paths]
     with Writer(db_path) as writer, writer.importing(TOOL, names, redact, started=started) as imp:
-        if redactor is None and columnar:
+        if redactor is None:
             with writer.con.cursor() as parser:
                 columnar_sql.prepare(parser)
                 blocks = itertools.chain.from_iterable(read_blocks(name, plain=True) for name in names)
