@@ -18,6 +18,7 @@ from hashlib import blake2b
 
 import duckdb
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -70,11 +71,11 @@ def canonical(text: bytes) -> bool:
 # (MISSING when the path is absent; a number is INT without a fraction or exponent, else OTHER; NaN never gets
 # here) and its text (a string's without the quotes).
 MACROS_SQL = """
-CREATE OR REPLACE TEMP MACRO cs_kind(v) AS CASE WHEN v IS NULL THEN 'MISSING' ELSE CASE left(v, 1)
-    WHEN '"' THEN 'VARCHAR' WHEN '{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN 't' THEN 'BOOLEAN'
-    WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL'
+CREATE OR REPLACE TEMP MACRO cs_kind(v) AS CASE WHEN v IS NULL THEN 'MISSING' ELSE CASE ord(v)
+    WHEN 34 THEN 'VARCHAR' WHEN 123 THEN 'OBJECT' WHEN 91 THEN 'ARRAY' WHEN 116 THEN 'BOOLEAN'
+    WHEN 102 THEN 'BOOLEAN' WHEN 110 THEN 'NULL'
     ELSE CASE WHEN contains(v, '.') OR contains(v, 'e') OR contains(v, 'E') THEN 'OTHER' ELSE 'INT' END END END;
-CREATE OR REPLACE TEMP MACRO cs_text(v) AS CASE WHEN left(v, 1) = '"' THEN v[2:-2] ELSE v END;
+CREATE OR REPLACE TEMP MACRO cs_text(v) AS CASE WHEN ord(v) = 34 THEN v[2:-2] ELSE v END;
 CREATE OR REPLACE TEMP MACRO cs_str(k, s) AS CASE WHEN k IN ('VARCHAR', 'INT', 'BOOLEAN') THEN s END;
 CREATE OR REPLACE TEMP MACRO cs_opt_str(k) AS k IN ('MISSING', 'NULL', 'VARCHAR');
 CREATE OR REPLACE TEMP MACRO cs_int(k, s) AS
@@ -94,7 +95,7 @@ CREATE OR REPLACE TEMP MACRO cs_bool_ok(k, s) AS k <> 'VARCHAR' OR regexp_full_m
 EXTRACT_SQL = """
 WITH checked AS (
     SELECT pos, line_no, text,
-        ($no_escapes OR NOT contains(text, '\\')) AND left(text, 1) = '{' AND json_valid(text) AS plain
+        ($no_escapes OR NOT contains(text, '\\')) AND ord(text) = 123 AND json_valid(text) AS plain
     FROM chunk_lines
 ), extracted AS (
     SELECT pos, line_no, text, json_extract(text, $common)::VARCHAR[] AS v FROM checked WHERE plain
@@ -221,12 +222,13 @@ def extract(con: duckdb.DuckDBPyConnection, line_nos: pa.Array, texts: pa.Array)
         }).to_arrow_table()
     finally:
         con.unregister("chunk_lines")
-    ok = table.column("ok")
-    routed_mask = pc.invert(pc.fill_null(ok, False))
-    plain_pos = set(table.column("pos").to_pylist())
-    routed = sorted(set(range(len(texts))) - plain_pos) if len(plain_pos) < len(texts) else []
-    routed += pc.filter(table.column("pos"), routed_mask).to_pylist()
-    events = table.filter(pc.fill_null(ok, False)).drop_columns(["ok"]).sort_by("pos")
+    ok = pc.fill_null(table.column("ok"), False)
+    routed = pc.filter(table.column("pos"), pc.invert(ok)).to_pylist()
+    if len(table) < len(texts):  # lines that are not plain JSON objects have no row
+        has_row = np.zeros(len(texts), dtype=bool)
+        has_row[table.column("pos").to_numpy()] = True
+        routed += np.flatnonzero(~has_row).tolist()
+    events = table.filter(ok).drop_columns(["ok"]).sort_by("pos")
     return Extracted(events, sorted(routed))
 
 

@@ -80,6 +80,18 @@ def write_days(con: duckdb.DuckDBPyConnection, folder: Path, table: str, source:
     return written
 
 
+def write_day(con: duckdb.DuckDBPyConnection, folder: Path, table: str, select_sql: str, day: str,
+              generation: int, params: dict) -> mf.DataFile | None:
+    """The rows of `select_sql` (all of partition `day`) as one new file in the table's order; None, and no file,
+    when there are none."""
+    rel = mf.new_file(table, generation, day)
+    rows = copy_to(con, f"{select_sql}\nORDER BY {TABLES[table].order}", folder, rel, table, params)
+    if not rows:
+        (folder / rel).unlink(missing_ok=True)
+        return None
+    return mf.DataFile(rel, rows, day)
+
+
 def merge(con: duckdb.DuckDBPyConnection, folder: Path, table: str, files: list[mf.DataFile],
           generation: int) -> mf.DataFile:
     """One new file holding the rows of `files` (of one partition) in the table's order."""

@@ -96,18 +96,21 @@ WRITTEN_TABLES_DDL = {"events": EVENTS_DDL, "loads": LOADS_DDL, "rejects": REJEC
 # A batch as `events` rows: times are epoch milliseconds in the batch (cheap to build from Python ints) and
 # TIMESTAMP in the table; the message is text in the batch and JSON in the table.
 _FROM_BATCH = {"ts_ms": "epoch_ms(b.ts_ms)", "call_start_ms": "epoch_ms(b.call_start_ms)", "message": "b.message::JSON"}
-EVENTS_FROM_BATCH_SQL = "CREATE OR REPLACE TEMP TABLE new_events AS\nSELECT $load_id::INTEGER AS load_id, {}\nFROM batch b".format(
+EVENTS_FROM_BATCH_SQL = "SELECT $load_id::INTEGER AS load_id, {}\nFROM batch b".format(
     ", ".join(f"{_FROM_BATCH.get(name, 'b.' + name)} AS {column}"
               for name, column in zip(Event._fields, EVENT_TABLE_COLUMNS[1:], strict=True)))
 
-# Copies of stored events (same key, same time; the time bounds let Parquet statistics skip the rest) in files
-# `{files}` of the days the batch touches.
-DROP_STORED_EVENTS_SQL = """
-DELETE FROM new_events WHERE event_key IN (
-    SELECT e.event_key FROM {files} e JOIN new_events n ON e.event_key = n.event_key AND e.ts = n.ts
-    WHERE e.ts BETWEEN $lo AND $hi
-)
+# The days (UTC, as the `events` partition) a batch touches, with its first and last time in each.
+BATCH_DAYS_SQL = """
+SELECT strftime(epoch_ms(ts_ms), '%Y-%m-%d') AS day, min(ts_ms) AS lo, max(ts_ms) AS hi
+FROM batch GROUP BY day ORDER BY day
 """
+# A batch's rows of one day ($lo..$hi, epoch ms), then without the copies of stored events (same key, same time)
+# in that day's files `{files}` (the time bounds let Parquet statistics skip the rest of them).
+BATCH_DAY_SQL = EVENTS_FROM_BATCH_SQL + "\nWHERE b.ts_ms BETWEEN $lo AND $hi"
+NOT_STORED_SQL = """
+  AND NOT EXISTS (SELECT 1 FROM {files} e WHERE e.event_key = b.event_key AND e.ts = epoch_ms(b.ts_ms)
+                  AND e.ts BETWEEN epoch_ms($lo) AND epoch_ms($hi))"""
 
 # Rejected lines not stored yet (same source, line and text) in files `{files}`.
 DROP_STORED_REJECTS_SQL = """

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ingest import locks, partitions
 from ingest import manifest as mf
@@ -38,9 +37,10 @@ from ingest.errors import StorageFailed, WriterBusy
 from ingest.memory import WRITER_MEMORY_LIMIT, size_bytes
 from ingest.parse import Event, Reject
 from ingest.schema import (
-    DROP_STORED_EVENTS_SQL,
+    BATCH_DAY_SQL,
+    BATCH_DAYS_SQL,
     DROP_STORED_REJECTS_SQL,
-    EVENTS_FROM_BATCH_SQL,
+    NOT_STORED_SQL,
     WRITTEN_TABLES_DDL,
     events_table,
 )
@@ -252,22 +252,23 @@ class Writer:
         self._flush_rejects(imp.load_id, summaries, [lines for _, lines in not_kept.values()])
 
     def _flush_events(self, load_id: int, batch: pa.Table, counts: LoadCounts) -> None:
-        """Store a batch (`BATCH_SCHEMA`): drop its own copies (the first wins), then the events already stored —
-        looked up only in the day partitions the batch touches — then write one file per day, sorted."""
+        """Store a batch (`BATCH_SCHEMA`): drop its own copies (the first wins), then write one sorted file per day
+        it touches, straight from the batch, without the events already stored (looked up in that day's files)."""
         keys = batch.column("event_key").to_pylist()
         first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))  # key -> its first row
         unique = batch if len(first) == len(keys) else batch.take(sorted(first.values()))
-        con = self.con
+        con, generation, written = self.con, self.manifest.generation + 1, []
         con.register("batch", unique)
-        con.execute(EVENTS_FROM_BATCH_SQL, {"load_id": load_id})
-        con.unregister("batch")
-        ts = unique.column("ts_ms")
-        days = {d for (d,) in con.execute("SELECT DISTINCT strftime(ts, '%Y-%m-%d') FROM new_events").fetchall()}
-        stored = self.manifest.files("events", days)
-        if stored:
-            con.execute(DROP_STORED_EVENTS_SQL.format(files=read_files([self.folder / f.path for f in stored])),
-                        {"lo": _ms_time(pc.min(ts).as_py()), "hi": _ms_time(pc.max(ts).as_py())})
-        written = partitions.write_days(con, self.folder, "events", "new_events", self.manifest.generation + 1)
+        try:
+            for day, lo, hi in con.execute(BATCH_DAYS_SQL).fetchall():
+                stored = self.manifest.files("events", {day})
+                select = BATCH_DAY_SQL + (NOT_STORED_SQL.format(
+                    files=read_files([self.folder / f.path for f in stored])) if stored else "")
+                file = partitions.write_day(con, self.folder, "events", select, day, generation,
+                                            {"load_id": load_id, "lo": lo, "hi": hi})
+                written += [file] if file else []
+        finally:
+            con.unregister("batch")
         self.manifest.replace("events", [], written)
         self.new_events += written
         self.touched.setdefault("events", set()).update(f.day for f in written)
