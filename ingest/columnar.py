@@ -156,8 +156,9 @@ SELECT pos, line_no,
     CASE WHEN sync THEN cs_int(k_m_user, s_m_user) END AS user_id,
     CASE WHEN sync THEN cs_str(k_m_owner, s_m_owner) END AS owner_id,
     cs_str(k_from_number, s_from_number) AS from_number,
-    -- `toNumber or phoneNumber or phone_number`: the first non-empty string, else the last of the three
-    CASE WHEN s_to_number <> '' THEN s_to_number WHEN s_phone_number <> '' THEN s_phone_number
+    -- `toNumber or phoneNumber or phone_number`: the first non-empty string (null is not one), else the last
+    CASE WHEN k_to_number = 'VARCHAR' AND s_to_number <> '' THEN s_to_number
+         WHEN k_phone_number = 'VARCHAR' AND s_phone_number <> '' THEN s_phone_number
          ELSE cs_str(k_phone_number2, s_phone_number2) END AS to_number,
     -- a *_FAILED reply or an ERROR: `error` as an object (message, type) or a string; else an ERROR's own fields
     CASE WHEN NOT failure THEN NULL

@@ -5,6 +5,7 @@ corpus, on real-shaped logs and on hypothesis-generated lines; and the same coun
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import threading
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest import columnar
-from ingest.batches import parse_blocks
+from ingest.batches import COLUMNAR_MIN_LINES, parse_blocks
 from ingest.demo import generate_records
 from ingest.load import load_sources
 from ingest.parse import Event, parse_lines
@@ -191,6 +192,24 @@ def test_lines_duckdb_would_read_differently_agree(tmp_path):
     path.write_text("\n".join(variants) + "\n")
     events, rejects = assert_same(path)
     assert events + rejects == len(variants) and rejects >= 2  # NaN and 1,200 levels of nesting are rejected
+
+
+def test_a_dialled_number_is_the_first_of_its_three_fields_that_is_a_non_empty_string(tmp_path):
+    """`toNumber or phoneNumber or phone_number`: every mix of absent, null, empty and set, read by DuckDB itself
+    (these are plain lines), agrees with the parser; a null is skipped like an absent field, never read as text."""
+    record = next(r for r in map(json.loads, DEMO) if r["message"]["type"] == "OUTGOING_CALL_STARTED")
+    data = {k: v for k, v in record["message"]["data"].items() if k not in ("toNumber", "phoneNumber", "phone_number")}
+    lines = []
+    # five of each: a chunk this small is parsed by DuckDB only from COLUMNAR_MIN_LINES lines on
+    for n, values in enumerate(list(itertools.product([..., None, "", "+1 555 0100"], repeat=3)) * 5):
+        fields = {key: value for key, value in zip(("toNumber", "phoneNumber", "phone_number"), values, strict=True)
+                  if value is not ...}
+        message = record["message"] | {"data": data | fields}
+        lines.append(msgspec.json.encode(record | {"event_id": f"dial-{n}", "message": message}).decode())
+    assert len(lines) >= COLUMNAR_MIN_LINES and plain_share(lines) == 1
+    path = tmp_path / "dialled.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    assert assert_same(path, chunk_lines=1000) == (len(lines), 0)
 
 
 def test_prefetched_keeps_order_raises_where_the_error_was_and_stops_with_its_consumer():
