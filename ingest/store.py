@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -346,10 +346,6 @@ class Writer:
         self.con.execute("DROP TABLE loads")
         self.manifest.replace("loads", [], written)
         self.touched.setdefault("loads", set()).add(None)
-
-
-def _ms_time(ms: int) -> datetime:
-    return datetime(1970, 1, 1) + timedelta(milliseconds=ms)
 
 
 @dataclass
