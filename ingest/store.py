@@ -305,6 +305,9 @@ class Writer:
         from ingest.derived import INDEXES, derive_all  # calls read what this writer stored
         from ingest.incremental import derive_touched
 
+        # Arrow keeps the memory of the parsed batches (all stored and gone by now) for reuse; hand it back before
+        # the derive takes DuckDB's share (-220 MB peak at 10M events)
+        pa.default_memory_pool().release_unused()
         if INDEXES.keys() <= self.manifest.schemas.keys():
             derive_touched(self, self.new_events)
         else:  # a first import (or a store derived before the index existed)
