@@ -53,7 +53,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # ending in .duckdb is the old name of the store without the suffix (`ingest.manifest.store_dir`).
 DEFAULT_DB_PATH = Path(os.environ.get("CALLSCOPE_STORE") or os.environ.get("CALLSCOPE_DB")
                        or REPO_ROOT / "data" / "callscope")
-BATCH_ROWS = 50_000
+# Lines parsed and stored at a time: a day a big import touches gets a file per batch, and a day left with more
+# than COMPACT_AT_FILES is merged at publish (at 10M events, 100k-line batches leave ~9 files a day, no merge).
+BATCH_ROWS = 100_000
 WRITER_WAIT_S = 30.0
 # An import keeps this many rejected lines with their text and reason; past it, each source's further rejects are
 # counted in one summary row (a file or request of nothing but garbage must not become millions of rows).
