@@ -34,7 +34,7 @@ from ingest import manifest as mf
 from ingest.batches import Batch
 from ingest.catalog import connect_reader, describe, read_files, reader_cursor, snapshot_generation
 from ingest.errors import StorageFailed, WriterBusy
-from ingest.memory import WRITER_MEMORY_LIMIT, size_bytes
+from ingest.memory import WRITER_MEMORY_LIMIT, hand_back, size_bytes
 from ingest.parse import Event, Reject
 from ingest.schema import (
     BATCH_DAY_SQL,
@@ -307,9 +307,7 @@ class Writer:
         from ingest.derived import INDEXES, derive_all  # calls read what this writer stored
         from ingest.incremental import derive_touched
 
-        # Arrow keeps the memory of the parsed batches (all stored and gone by now) for reuse; hand it back before
-        # the derive takes DuckDB's share (-220 MB peak at 10M events)
-        pa.default_memory_pool().release_unused()
+        hand_back()
         if INDEXES.keys() <= self.manifest.schemas.keys():
             derive_touched(self, self.new_events)
         else:  # a first import (or a store derived before the index existed)

@@ -51,6 +51,13 @@ def test_arg_min_returns_the_non_null_value_of_the_least_key(spark):
     assert_rule_needed_and_exact(spark, f"SELECT g, arg_min(a, (b, g)), arg_max(a, b) FROM {ROWS} GROUP BY g ORDER BY g")
 
 
+def test_a_sort_key_orders_like_its_row_nulls_last(spark):
+    # the key's NULL part sorts last, as in the row (b, a): g=1's least key is (1, NULL), not (NULL, 'c')
+    key = "create_sort_key(b, 'ASC NULLS LAST', a, 'ASC NULLS LAST')"
+    assert_rule_needed_and_exact(spark, f"SELECT g, arg_min(c, k), arg_max(c, k) FROM (SELECT *, {key} AS k FROM {ROWS}) "
+                                        "GROUP BY g ORDER BY g")
+
+
 def test_ordered_lists_keep_order_nulls_and_are_null_over_no_rows(spark):
     assert_rule_needed_and_exact(spark, f"""
         SELECT g, list(a ORDER BY b DESC) AS down, list(a ORDER BY b) FILTER (WHERE c) AS up,

@@ -13,6 +13,15 @@ row depends only on the events of its instances and engagements, except the one 
 of the call's app (`outcomes.NEVER_ENDED_SQL`), which only ever turns an `in_progress` call into `never_ended`.
 """
 
+
+def sort_key(*columns: str) -> str:
+    """The order of `columns` (ascending, NULLs last, as DuckDB orders rows) as one sortable value. A choice by
+    time then event key reads `arg_min(x, event_order)` over a column `event_order = sort_key('ts', 'event_key')`
+    built once per row: a row key `(ts, event_key)` is encoded again by every aggregate that orders by it (per
+    instance at 10M events: 12 s against 6 s). Spark builds the equivalent struct (ingest/spark/rules.py)."""
+    return "create_sort_key(" + ", ".join(f"{column}, 'ASC NULLS LAST'" for column in columns) + ")"
+
+
 # Blank: an externalCallId that is missing, empty or only whitespace is not an id (the SDK's minimal demo sends
 # CALL_ENDED {externalCallId: ""} when "end call" is clicked with no call).
 BLANK_ID = r"regexp_full_match(coalesce(external_call_id, ''), '[\s\pZ]*')"

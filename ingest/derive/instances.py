@@ -12,27 +12,29 @@
   "Prevent dropped calls").
 """
 
-INSTANCES_SQL = """
+from ingest.derive import sort_key
+
+INSTANCES_SQL = f"""
 CREATE OR REPLACE TABLE instances AS
 WITH per_instance AS (
     SELECT
         instance,
-        arg_min(tab, (ts, event_key)) FILTER (WHERE tab IS NOT NULL)                   AS tab,
-        arg_min(app, (ts, event_key)) FILTER (WHERE app IS NOT NULL)                   AS app,
+        arg_min(tab, event_order) FILTER (WHERE tab IS NOT NULL)                       AS tab,
+        arg_min(app, event_order) FILTER (WHERE app IS NOT NULL)                       AS app,
         min(ts)                                                                        AS started_at,
         max(ts) FILTER (WHERE direction <> 'capture')                                  AS last_message_at,
-        arg_min(iframe_location, (ts, event_key))
+        arg_min(iframe_location, event_order)
             FILTER (WHERE type = 'SYNC' AND iframe_location IS NOT NULL)               AS iframe_location,
-        arg_min(uses_calling_window, (ts, event_key))
+        arg_min(uses_calling_window, event_order)
             FILTER (WHERE type = 'SYNC' AND uses_calling_window IS NOT NULL)           AS uses_calling_window,
-        arg_min(portal_id, (ts, event_key))
+        arg_min(portal_id, event_order)
             FILTER (WHERE list_contains($handshake_types, type) AND portal_id IS NOT NULL) AS portal_id,
-        arg_min(user_id, (ts, event_key))
+        arg_min(user_id, event_order)
             FILTER (WHERE list_contains($handshake_types, type) AND user_id IS NOT NULL) AS user_id,
-        arg_min(engagement_id, (ts, event_key))
+        arg_min(engagement_id, event_order)
             FILTER (WHERE type = 'SYNC' AND engagement_id IS NOT NULL)                 AS sync_engagement_id,
-        coalesce(arg_min(sdk_version, (ts, event_key)) FILTER (WHERE type = 'SYNC_ACK' AND sdk_version IS NOT NULL),
-                 arg_min(sdk_version, (ts, event_key)) FILTER (WHERE sdk_version IS NOT NULL)) AS sdk_version_raw,
+        coalesce(arg_min(sdk_version, event_order) FILTER (WHERE type = 'SYNC_ACK' AND sdk_version IS NOT NULL),
+                 arg_min(sdk_version, event_order) FILTER (WHERE sdk_version IS NOT NULL)) AS sdk_version_raw,
         bool_or(type = 'SYNC_ACK')                                                     AS handshake_done,
         -- The handshake's moments: HubSpot's first SYNC (it resends until acknowledged), the app's SYNC_ACK
         -- (onReady: the SDK is ready) and INITIALIZED.
@@ -42,7 +44,7 @@ WITH per_instance AS (
         list(ts ORDER BY ts) FILTER (WHERE type = 'USER_UNAVAILABLE')                  AS unavailable_at,
         min(ts) FILTER (WHERE type = 'PAGEHIDE')                                       AS pagehide_at,
         count(*)                                                                       AS events
-    FROM events
+    FROM (SELECT *, {sort_key('ts', 'event_key')} AS event_order FROM events)
     WHERE instance IS NOT NULL
     GROUP BY instance
 ),

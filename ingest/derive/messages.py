@@ -89,23 +89,29 @@ LEFT JOIN by_engagement g USING (ts, event_key)
 ORDER BY b.ts, b.event_key
 """
 
+# The events' columns a call's message keeps (the message JSON is read once, for CALL_COMPLETED's status).
+_COLUMNS = ", ".join(f"e.{c}" for c in (
+    "event_key", "ts", "instance", "tab", "app", "direction", "type", "external_call_id", "call_end_status",
+    "call_start_time", "engagement_id", "error_message", "caller_id_matches", "caller_id_types", "from_number",
+    "to_number"))
+
 CALL_MESSAGES_SQL = f"""
 CREATE OR REPLACE TABLE call_messages AS
 WITH starts AS (
     SELECT s.instance, s.ts, i.call_id FROM ({STARTS_SQL}) s JOIN call_ids i USING (external_call_id)
 ),
 named AS (
-    SELECT e.*, i.call_id, i.linked_by AS tied_by
+    SELECT {_COLUMNS}, i.call_id, i.linked_by AS tied_by
     FROM events e JOIN call_ids i USING (external_call_id)
     WHERE list_contains($lifecycle_types, e.type)
 ),
 blank AS (
-    SELECT e.*, coalesce(b.call_id, b.near_call_id) AS call_id, coalesce(b.tied_by, 'orphan') AS tied_by
+    SELECT {_COLUMNS}, coalesce(b.call_id, b.near_call_id) AS call_id, coalesce(b.tied_by, 'orphan') AS tied_by
     FROM events e JOIN blank_id_messages b USING (ts, event_key)
     WHERE b.call_id IS NOT NULL OR b.near_call_id IS NOT NULL
 ),
 by_order AS (
-    SELECT e.*, s.call_id, 'order' AS tied_by
+    SELECT {_COLUMNS}, s.call_id, 'order' AS tied_by
     FROM (SELECT * FROM events WHERE list_contains($latest_call_types, type)) e
     ASOF JOIN starts s ON e.instance = s.instance AND e.ts >= s.ts
 ),
@@ -114,7 +120,7 @@ owners AS (
     FROM engagement_owners o JOIN call_ids i ON i.external_call_id = o.created_for
 ),
 by_engagement AS (
-    SELECT e.*, o.call_id, 'engagement_id' AS tied_by
+    SELECT {_COLUMNS}, o.call_id, 'engagement_id' AS tied_by
     FROM events e JOIN owners o USING (engagement_id)
     WHERE list_contains($engagement_reply_types, e.type)
 ),
@@ -125,11 +131,16 @@ completions AS (
     GROUP BY instance, ts
 ),
 by_reply_order AS (
-    SELECT e.*, c.call_id, 'order' AS tied_by
+    SELECT {_COLUMNS}, c.call_id, 'order' AS tied_by
     FROM (SELECT * FROM events
           WHERE list_contains($engagement_reply_types, type)
             AND (engagement_id IS NULL OR engagement_id NOT IN (SELECT engagement_id FROM owners))) e
     ASOF JOIN completions c ON e.instance = c.instance AND e.ts >= c.ts
+),
+completed AS (
+    -- The one field read from a message's JSON, for the few messages that have it.
+    SELECT ts, event_key, upper(message->>'$.data.engagementProperties.hs_call_status') AS hs_call_status
+    FROM events WHERE type = 'CALL_COMPLETED'
 ),
 tied AS (
     SELECT * FROM named
@@ -138,10 +149,8 @@ tied AS (
     UNION ALL BY NAME SELECT * FROM by_engagement
     UNION ALL BY NAME SELECT * FROM by_reply_order
 )
-SELECT call_id, event_key, ts, instance, tab, app, direction, type, tied_by, external_call_id, call_end_status,
-       CASE WHEN type = 'CALL_COMPLETED' THEN upper(message->>'$.data.engagementProperties.hs_call_status') END
-           AS hs_call_status,
-       call_start_time, engagement_id, error_message, caller_id_matches, caller_id_types, from_number, to_number
-FROM tied
-ORDER BY call_id, ts, event_key
+SELECT t.call_id, t.event_key, t.ts, t.instance, t.tab, t.app, t.direction, t.type, t.tied_by, t.external_call_id,
+       t.call_end_status, c.hs_call_status, t.call_start_time, t.engagement_id, t.error_message, t.caller_id_matches,
+       t.caller_id_types, t.from_number, t.to_number
+FROM tied t LEFT JOIN completed c USING (ts, event_key)
 """

@@ -28,9 +28,11 @@ The outcome rules, in the order they are tried:
                older than `$max_call_ms` behind the newest event of its app into never_ended.
 """
 
+from ingest.derive import sort_key
+
 OUTCOMES = ("answered", "missed", "unanswered", "failed", "dropped", "never_ended", "in_progress")
 
-CALLS_SQL = """
+CALLS_SQL = f"""
 CREATE OR REPLACE TABLE calls AS
 WITH answering AS (
     SELECT call_id, arg_min(instance, (ts, event_key)) AS instance
@@ -73,31 +75,31 @@ agg AS (
             FILTER (WHERE type = 'CALL_COMPLETED' AND hs_call_status IS NOT NULL)     AS completed_status,
         arg_max(engagement_id, (own_engagement, ts, event_key))
             FILTER (WHERE list_contains($engagement_created_types, type) AND engagement_id IS NOT NULL) AS created_engagement_id,
-        arg_max(engagement_id, (ts, event_key)) FILTER (WHERE list_contains($app_engagement_types, type)
+        arg_max(engagement_id, event_order) FILTER (WHERE list_contains($app_engagement_types, type)
             AND engagement_id IS NOT NULL AND engagement_id <> 0 AND NOT foreign_engagement) AS app_engagement_id,
         bool_or(type = 'CREATE_ENGAGEMENT_FAILED')                                     AS engagement_failed,
-        arg_max(error_message, (ts, event_key)) FILTER (WHERE type = 'CREATE_ENGAGEMENT_FAILED') AS engagement_error,
+        arg_max(error_message, event_order) FILTER (WHERE type = 'CREATE_ENGAGEMENT_FAILED') AS engagement_error,
         min(ts) FILTER (WHERE list_contains($create_engagement_reply_types, type))     AS engagement_reply_at,
-        arg_max(type, (ts, event_key)) FILTER (WHERE list_contains($caller_id_reply_types, type)) AS caller_id_reply,
-        arg_max(caller_id_matches, (ts, event_key))
+        arg_max(type, event_order) FILTER (WHERE list_contains($caller_id_reply_types, type)) AS caller_id_reply,
+        arg_max(caller_id_matches, event_order)
             FILTER (WHERE list_contains($caller_id_reply_types, type))                 AS caller_id_matches,
-        arg_max(caller_id_types, (ts, event_key))
+        arg_max(caller_id_types, event_order)
             FILTER (WHERE list_contains($caller_id_reply_types, type))                 AS caller_id_types,
-        arg_max(error_message, (ts, event_key)) FILTER (WHERE type = 'CALLER_ID_MATCH_FAILED') AS caller_id_error,
+        arg_max(error_message, event_order) FILTER (WHERE type = 'CALLER_ID_MATCH_FAILED') AS caller_id_error,
         min(ts) FILTER (WHERE list_contains($caller_id_reply_types, type))             AS caller_id_reply_at,
         bool_or(type = 'UPDATE_ENGAGEMENT_FAILED')                                     AS update_engagement_failed,
         count(DISTINCT instance) FILTER (WHERE list_contains($start_types, type))      AS instances_rang,
         count(DISTINCT tab) FILTER (WHERE list_contains($start_types, type))           AS tabs_rang,
         count(DISTINCT instance)                                                       AS instances_involved,
-        arg_min(instance, (ts, event_key)) FILTER (WHERE list_contains($start_types, type)) AS first_instance,
+        arg_min(instance, event_order) FILTER (WHERE list_contains($start_types, type)) AS first_instance,
         bool_or(list_contains($finalize_types, type))                                  AS finalized,
-        arg_min(app, (ts, event_key)) FILTER (WHERE app IS NOT NULL)                   AS app,
-        arg_min(from_number, (ts, event_key)) FILTER (WHERE from_number IS NOT NULL)   AS from_number,
-        arg_min(to_number, (ts, event_key)) FILTER (WHERE to_number IS NOT NULL)       AS to_number,
-        list(DISTINCT {'engagement_id': engagement_id, 'created_for': engagement_created_for})
+        arg_min(app, event_order) FILTER (WHERE app IS NOT NULL)                       AS app,
+        arg_min(from_number, event_order) FILTER (WHERE from_number IS NOT NULL)       AS from_number,
+        arg_min(to_number, event_order) FILTER (WHERE to_number IS NOT NULL)           AS to_number,
+        list(DISTINCT {{'engagement_id': engagement_id, 'created_for': engagement_created_for}})
             FILTER (WHERE foreign_engagement)                                          AS foreign_engagements,
         count(*)                                                                       AS messages
-    FROM msgs
+    FROM (SELECT *, {sort_key('ts', 'event_key')} AS event_order FROM msgs)
     GROUP BY call_id
 ),
 carrier_msgs AS (

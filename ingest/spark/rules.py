@@ -53,6 +53,26 @@ def arg_min_skips_nulls(tree: exp.Expr) -> exp.Expr:
     return tree.transform(fix)
 
 
+def sort_key_struct(tree: exp.Expr) -> exp.Expr:
+    """`create_sort_key(a, 'ASC NULLS LAST', b, 'ASC NULLS LAST')` (ingest.derive.sort_key): one value ordering
+    like the row `(a, b)`. sqlglot passes it through as an unknown function, which Spark does not have; Spark
+    compares structs field by field, its NULLs first: the key becomes `struct(a IS NULL, a, b IS NULL, b)`, as
+    `arg_min_skips_nulls` writes a row key."""
+
+    def fix(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Anonymous) and node.name.lower() == "create_sort_key"):
+            return node
+        columns, orders = node.expressions[::2], node.expressions[1::2]
+        if any(not (o.is_string and o.name.upper() == "ASC NULLS LAST") for o in orders):
+            raise ValueError(f"only ascending sort keys with NULLs last are ported: {node.sql('duckdb')}")
+        parts = []
+        for column in columns:
+            parts += [exp.Is(this=column.copy(), expression=exp.Null()), column.copy()]
+        return exp.Struct(expressions=parts)
+
+    return tree.transform(fix)
+
+
 def _comparator(keys: list[exp.Ordered]) -> str:
     """A Spark array_sort comparator over structs `k0, k1, …` ordering like DuckDB's ORDER BY (NULLS LAST by
     default, in both directions)."""
@@ -290,7 +310,7 @@ def infinite_timestamp(tree: exp.Expr) -> exp.Expr:
 # In the order they run: the ones that read a sub-expression's Spark text run after those that fix it, and
 # continuous_quantile after ordered_list_aggregate (its COLLECT_LIST must stay one that skips NULLs).
 RULES = (infinite_timestamp, millisecond_interval, utc_to_local, time_bucket_minutes, regexp_full_match,
-         grouping_of_source_column, any_value_non_null, arg_min_skips_nulls, list_slice,
+         grouping_of_source_column, any_value_non_null, sort_key_struct, arg_min_skips_nulls, list_slice,
          date_trunc_wall_time, ordered_list_aggregate, continuous_quantile)
 # The constructs each rule covers, for the lint (`transpile.unported`): node classes and DuckDB function names.
 COVERED = {
@@ -300,5 +320,5 @@ COVERED = {
     "Grouping": grouping_of_source_column,
     "AnyValue": any_value_non_null, "IgnoreNulls": any_value_non_null, "ArgMin": arg_min_skips_nulls,
     "ArgMax": arg_min_skips_nulls, "Slice": list_slice, "TimestampTrunc": date_trunc_wall_time,
-    "ArrayAgg": ordered_list_aggregate,
+    "ArrayAgg": ordered_list_aggregate, "create_sort_key": sort_key_struct,
 }
