@@ -31,8 +31,8 @@ from ingest.redact import Redactor
 from ingest.schema import BATCH_SCHEMA, events_table
 
 T = TypeVar("T")
-CHUNK_BYTES = 64 << 20  # a chunk is cut at this many bytes of lines even when it has fewer than BATCH_ROWS lines
-# (real capture lines average ~450 bytes: a full chunk is about 45 MB)
+CHUNK_BYTES = 32 << 20  # a chunk is cut at this many bytes of lines even when it has fewer than BATCH_ROWS lines
+# (real capture lines average ~450 bytes: a full chunk of 50,000 lines is about 23 MB)
 # A statement costs DuckDB milliseconds however few its lines: a smaller chunk (a collector segment, a short
 # file) is parsed in Python, where a line costs microseconds.
 COLUMNAR_MIN_LINES = 256
