@@ -53,18 +53,34 @@ def _limit(con: duckdb.DuckDBPyConnection) -> int:
     return size_bytes(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
 
 
+def _threads(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+
+
 def with_headroom(con: duckdb.DuckDBPyConnection, run: Callable[[], T], what: str) -> T:
-    """`run()`; when DuckDB runs out of memory, again with twice the cap (up to MAX_GROWTH × the budget). The cap
-    stays raised for the rest of the connection (one import): what the statement built is still held, and a cap
-    below it would fail the next one."""
+    """`run()`; when DuckDB runs out of memory, again on one thread (every thread builds its own part of a hash
+    table: one thread needs the least, and takes longer), then with twice the cap on all of them (up to MAX_GROWTH
+    × the budget). Whether a statement fits close to the cap varies from run to run with how its threads share
+    the work. The cap stays raised for the rest of the connection (one import): what the statement built is still
+    held, and a cap below it would fail the next one."""
     budget = size_bytes(WRITER_MEMORY_LIMIT)
-    while True:
-        try:
-            return run()
-        except duckdb.OutOfMemoryException:
-            limit = _limit(con)
-            if limit * 2 > budget * MAX_GROWTH:
-                raise
-            log.warning("%s needs more memory than %d MB: trying again with %d MB", what, limit // 2**20,
-                        limit * 2 // 2**20)
-            con.execute(f"SET memory_limit = '{limit * 2}B'")
+    threads = _threads(con)
+    try:
+        while True:
+            try:
+                return run()
+            except duckdb.OutOfMemoryException:
+                limit = _limit(con)
+                if _threads(con) > 1:
+                    log.warning("%s needs more memory than %d MB on %d threads: trying again on one", what,
+                                limit // 2**20, threads)
+                    con.execute("SET threads = 1")
+                    continue
+                if limit * 2 > budget * MAX_GROWTH:
+                    raise
+                log.warning("%s needs more memory than %d MB: trying again with %d MB", what, limit // 2**20,
+                            limit * 2 // 2**20)
+                con.execute(f"SET memory_limit = '{limit * 2}B'")
+                con.execute(f"SET threads = {threads}")
+    finally:
+        con.execute(f"SET threads = {threads}")
