@@ -312,7 +312,9 @@ class Writer:
         from ingest.derived import INDEXES, derive_all  # calls read what this writer stored
         from ingest.incremental import derive_touched
 
-        hand_back()
+        # Only a big parse leaves enough cached to be worth the ~20 ms (a collector flush of a few segments does not)
+        if imp.counts.read >= BATCH_ROWS:
+            hand_back()
         if INDEXES.keys() <= self.manifest.schemas.keys():
             derive_touched(self, self.new_events)
         else:  # a first import (or a store derived before the index existed)
