@@ -67,15 +67,12 @@ def canonical(text: bytes) -> bool:
         return False
 
 
-# A value as `json_extract` writes it (from a canonical line without escapes): its kind from its first character
-# (MISSING when the path is absent; a number is INT without a fraction or exponent, else OTHER; NaN never gets
-# here) and its text (a string's without the quotes).
+# A value's kind from `json_type` (MISSING when the path is absent; a number is INT when DuckDB reads it as an
+# integer, else OTHER, as is any kind not listed) and its text from `json_extract_string` (a string's own text: a
+# line here has no escapes; any other value as JSON; NULL for null).
 MACROS_SQL = """
-CREATE OR REPLACE TEMP MACRO cs_kind(v) AS CASE WHEN v IS NULL THEN 'MISSING' ELSE CASE ord(v)
-    WHEN 34 THEN 'VARCHAR' WHEN 123 THEN 'OBJECT' WHEN 91 THEN 'ARRAY' WHEN 116 THEN 'BOOLEAN'
-    WHEN 102 THEN 'BOOLEAN' WHEN 110 THEN 'NULL'
-    ELSE CASE WHEN contains(v, '.') OR contains(v, 'e') OR contains(v, 'E') THEN 'OTHER' ELSE 'INT' END END END;
-CREATE OR REPLACE TEMP MACRO cs_text(v) AS CASE WHEN ord(v) = 34 THEN v[2:-2] ELSE v END;
+CREATE OR REPLACE TEMP MACRO cs_kind(t) AS CASE t WHEN 'UBIGINT' THEN 'INT' WHEN 'BIGINT' THEN 'INT' WHEN 'DOUBLE' THEN 'OTHER'
+    ELSE coalesce(t, 'MISSING') END;
 CREATE OR REPLACE TEMP MACRO cs_str(k, s) AS CASE WHEN k IN ('VARCHAR', 'INT', 'BOOLEAN') THEN s END;
 CREATE OR REPLACE TEMP MACRO cs_opt_str(k) AS k IN ('MISSING', 'NULL', 'VARCHAR');
 CREATE OR REPLACE TEMP MACRO cs_int(k, s) AS
@@ -98,14 +95,16 @@ WITH checked AS (
         ($no_escapes OR NOT contains(text, '\\')) AND ord(text) = 123 AND json_valid(text) AS plain
     FROM chunk_lines
 ), extracted AS (
-    SELECT pos, line_no, text, json_extract(text, $common)::VARCHAR[] AS v FROM checked WHERE plain
+    SELECT pos, line_no, text, json_type(text, $common) AS vt, json_extract_string(text, $common) AS v
+    FROM checked WHERE plain
 ), by_type AS (
-    SELECT pos, line_no, text, v,
-        CASE WHEN json_extract_string(v[{type_index}], '$') IN ('SYNC', 'SYNC_ACK')
-             THEN json_extract(text, $handshake_paths)::VARCHAR[] END AS h,
-        CASE WHEN json_extract_string(v[{type_index}], '$') = 'ERROR'
-                  OR ends_with(json_extract_string(v[{type_index}], '$'), '_FAILED')
-             THEN json_extract(text, $failure_paths)::VARCHAR[] END AS f
+    SELECT pos, line_no, text, vt, v,
+        CASE WHEN v[{type_index}] IN ('SYNC', 'SYNC_ACK') THEN json_type(text, $handshake_paths) END AS ht,
+        CASE WHEN v[{type_index}] IN ('SYNC', 'SYNC_ACK') THEN json_extract_string(text, $handshake_paths) END AS h,
+        CASE WHEN v[{type_index}] = 'ERROR' OR ends_with(v[{type_index}], '_FAILED')
+             THEN json_type(text, $failure_paths) END AS ft,
+        CASE WHEN v[{type_index}] = 'ERROR' OR ends_with(v[{type_index}], '_FAILED')
+             THEN json_extract_string(text, $failure_paths) END AS f
     FROM extracted
 ), fields AS (
     SELECT pos, line_no, text, {columns} FROM by_type
@@ -185,7 +184,7 @@ SELECT pos, line_no,
 FROM typed
 """
 
-_COLUMNS = ", ".join(f"cs_kind({group}[{i}]) AS k_{name}, cs_text({group}[{i}]) AS s_{name}"
+_COLUMNS = ", ".join(f"cs_kind({group}t[{i}]) AS k_{name}, {group}[{i}] AS s_{name}"
                      for group, paths in (("v", COMMON_PATHS), ("h", HANDSHAKE_PATHS), ("f", FAILURE_PATHS))
                      for i, name in enumerate(paths, start=1))
 # A fraction or exponent in any value read: Python's text for it may differ from DuckDB's.
@@ -233,7 +232,14 @@ def extract(con: duckdb.DuckDBPyConnection, line_nos: pa.Array, texts: pa.Array)
     return Extracted(events, sorted(routed))
 
 
+_ID_KEY = blake2b(b"id:", digest_size=16)  # `ingest.parse.event_key`'s hash, fed its prefix once
+
+
 def event_keys(event_ids: pa.ChunkedArray) -> pa.Array:
     """`ingest.parse.event_key` of records that carry an event_id (a non-empty string)."""
-    return pa.array([blake2b(b"id:" + i.encode(), digest_size=16).digest() for i in event_ids.to_pylist()],
-                    type=pa.binary())
+    keys = []
+    for event_id in pc.cast(event_ids, pa.binary()).to_pylist():
+        key = _ID_KEY.copy()
+        key.update(event_id)
+        keys.append(key.digest())
+    return pa.array(keys, type=pa.binary())
