@@ -49,7 +49,8 @@ def metric_statements() -> dict[str, str]:
 
 def derive_statements() -> dict[str, str]:
     """The derivation, in order (`ingest.calls.STATEMENTS`, then the instance-key index)."""
-    names = ("INSTANCES", "ENGAGEMENT_OWNERS", "CALL_IDS", "BLANK_ID_MESSAGES", "CALL_MESSAGES", "CALLS", "NEVER_ENDED")
+    names = ("INSTANCES", "ENGAGEMENT_OWNERS", "CALL_IDS", "BLANK_ID_MESSAGES", "CALL_MESSAGES", "CALL_MSGS",
+             "CALL_COURSE", "CALL_ENGAGEMENT", "CALL_PARTIES", "CALLS", "NEVER_ENDED")
     found = {f"ingest.calls.{n}_SQL": sql for n, sql in zip(names, calls.STATEMENTS, strict=True)}
     found["ingest.derive.keys.INSTANCE_KEYS_SQL"] = INSTANCE_KEYS_SQL.format(events="events")
     return found

@@ -25,7 +25,15 @@ from ingest import sdk
 from ingest.derive.ids import CALL_IDS_SQL, ENGAGEMENT_OWNERS_SQL
 from ingest.derive.instances import INSTANCES_SQL
 from ingest.derive.messages import BLANK_ID_MESSAGES_SQL, CALL_MESSAGES_SQL
-from ingest.derive.outcomes import CALLS_SQL, NEVER_ENDED_SQL, OUTCOMES
+from ingest.derive.outcomes import (
+    CALL_COURSE_SQL,
+    CALL_ENGAGEMENT_SQL,
+    CALL_MSGS_SQL,
+    CALL_PARTIES_SQL,
+    CALLS_SQL,
+    NEVER_ENDED_SQL,
+    OUTCOMES,
+)
 from ingest.memory import with_headroom
 
 __all__ = ["OUTCOMES", "MAX_CALL_MS", "derive", "select_calls"]
@@ -39,9 +47,10 @@ MAX_CALL_MS = round(float(os.environ.get("CALLSCOPE_MAX_CALL_HOURS") or 4) * 3_6
 # message (analytics.replay.load.TAIL_MS), so this must not be longer.
 ORPHAN_NEAR_MS = 30_000
 
-# The statements, in order: each reads the tables the ones before it wrote.
-STATEMENTS = (INSTANCES_SQL, ENGAGEMENT_OWNERS_SQL, CALL_IDS_SQL, BLANK_ID_MESSAGES_SQL, CALL_MESSAGES_SQL, CALLS_SQL,
-              NEVER_ENDED_SQL)
+# The statements, in order: each reads the tables the ones before it wrote. call_msgs, call_course,
+# call_engagement and call_parties are steps toward `calls`, not stored.
+STATEMENTS = (INSTANCES_SQL, ENGAGEMENT_OWNERS_SQL, CALL_IDS_SQL, BLANK_ID_MESSAGES_SQL, CALL_MESSAGES_SQL,
+              CALL_MSGS_SQL, CALL_COURSE_SQL, CALL_ENGAGEMENT_SQL, CALL_PARTIES_SQL, CALLS_SQL, NEVER_ENDED_SQL)
 
 # The SDK's vocabulary as the statements bind it (`$start_types`, ...): each group of message types is defined
 # once, in ingest.sdk. Sets go as sorted lists; CALL_STAGES as two aligned lists (types, their stage).

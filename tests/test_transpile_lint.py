@@ -18,7 +18,7 @@ def test_the_statements_are_found_by_name():
     names = set(statements())
     assert {"ingest.calls.CALLS_SQL", "ingest.calls.NEVER_ENDED_SQL", "analytics.metrics.KPIS_SQL",
             "analytics.engagements.CALLER_ID_SQL", "analytics.report.sql.UNKNOWN_TYPES_SQL"} <= names
-    assert len(derive_statements()) == 8 and len(metric_statements()) >= 30
+    assert len(derive_statements()) == 12 and len(metric_statements()) >= 30
 
 
 @pytest.mark.parametrize("name", sorted(statements()))

@@ -5,7 +5,8 @@
   one call).
 - `messages.py`: `blank_id_messages` (lifecycle messages without a usable externalCallId, and where they went)
   and `call_messages` (which message belongs to which call, and by which rule).
-- `outcomes.py`: `calls`, one row per call with its outcome.
+- `outcomes.py`: `calls`, one row per call with its outcome (through `call_msgs` and three per-call aggregates,
+  steps that are not stored).
 
 Every choice among rows is made in a total order that does not depend on how the events were loaded: time, then
 the event key (`events.event_key`, derived from the record's content), never `load_id` or `line_no`. Each call's

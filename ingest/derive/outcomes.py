@@ -32,76 +32,100 @@ from ingest.derive import sort_key
 
 OUTCOMES = ("answered", "missed", "unanswered", "failed", "dropped", "never_ended", "in_progress")
 
-CALLS_SQL = f"""
-CREATE OR REPLACE TABLE calls AS
+# A call's messages (orphans left out) with what its aggregates choose by. `foreign_engagement`: the app reported
+# an engagement HubSpot created for another call. A call's end status comes from its own id first (HubSpot ties the
+# lifecycle to the id that started the call), then from the instance that answered it (other tabs and relaying
+# iframes end it their own way), then the latest; its engagement is first the one HubSpot created for its own id.
+CALL_MSGS_SQL = f"""
+CREATE OR REPLACE TABLE call_msgs AS
 WITH answering AS (
     SELECT call_id, arg_min(instance, (ts, event_key)) AS instance
     FROM call_messages WHERE type = 'CALL_ANSWERED' AND tied_by <> 'orphan'
     GROUP BY call_id
-),
-msgs AS (
-    -- The call's messages. `foreign_engagement`: the app reported an engagement HubSpot created for another call.
-    -- A call's end status comes from its own id first (HubSpot ties the lifecycle to the id that started the
-    -- call), then from the instance that answered it (other tabs and relaying iframes end it their own way), then
-    -- the latest; its engagement is first the one HubSpot created for its own id.
-    SELECT m.*, i.call_id AS engagement_created_for,
-           coalesce(o.created_by = 'hubspot' AND i.call_id <> m.call_id AND m.direction = 'to_hubspot'
-                    AND list_contains($lifecycle_types, m.type), false) AS foreign_engagement,
-           coalesce(m.external_call_id, m.call_id) = m.call_id AS own_id,
-           coalesce(m.instance = a.instance, false) AS from_answering,
-           coalesce(o.created_for = m.call_id, false) AS own_engagement
-    FROM call_messages m
-    LEFT JOIN answering a USING (call_id)
-    LEFT JOIN engagement_owners o ON o.engagement_id = m.engagement_id
-    LEFT JOIN call_ids i ON i.external_call_id = o.created_for
-    WHERE m.tied_by <> 'orphan'
-),
-agg AS (
-    SELECT
-        call_id,
-        CASE WHEN bool_or(type = 'INCOMING_CALL') THEN 'inbound'
-             WHEN bool_or(type = 'OUTGOING_CALL_STARTED') THEN 'outbound'
-             ELSE 'unknown' END                                                        AS direction,
-        coalesce(min(ts) FILTER (WHERE list_contains($start_types, type)), min(ts))    AS started_at,
-        min(call_start_time) FILTER (WHERE list_contains($start_types, type))          AS call_start_time,
-        min(ts) FILTER (WHERE type = 'CALL_ANSWERED')                                  AS answered_at,
-        min(ts) FILTER (WHERE type = 'CALL_ENDED')                                     AS ended_at,
-        min(ts) FILTER (WHERE type = 'CALL_COMPLETED')                                 AS completed_at,
-        min(ts) FILTER (WHERE type = 'CALL_TRANSFERRED')                               AS transferred_at,
-        max(ts)                                                                        AS last_event_at,
-        arg_max(call_end_status, (own_id, from_answering, ts, event_key))
-            FILTER (WHERE type = 'CALL_ENDED' AND call_end_status IS NOT NULL)        AS ended_status,
-        arg_max(hs_call_status, (own_id, from_answering, ts, event_key))
-            FILTER (WHERE type = 'CALL_COMPLETED' AND hs_call_status IS NOT NULL)     AS completed_status,
-        arg_max(engagement_id, (own_engagement, ts, event_key))
-            FILTER (WHERE list_contains($engagement_created_types, type) AND engagement_id IS NOT NULL) AS created_engagement_id,
-        arg_max(engagement_id, event_order) FILTER (WHERE list_contains($app_engagement_types, type)
-            AND engagement_id IS NOT NULL AND engagement_id <> 0 AND NOT foreign_engagement) AS app_engagement_id,
-        bool_or(type = 'CREATE_ENGAGEMENT_FAILED')                                     AS engagement_failed,
-        arg_max(error_message, event_order) FILTER (WHERE type = 'CREATE_ENGAGEMENT_FAILED') AS engagement_error,
-        min(ts) FILTER (WHERE list_contains($create_engagement_reply_types, type))     AS engagement_reply_at,
-        arg_max(type, event_order) FILTER (WHERE list_contains($caller_id_reply_types, type)) AS caller_id_reply,
-        arg_max(caller_id_matches, event_order)
-            FILTER (WHERE list_contains($caller_id_reply_types, type))                 AS caller_id_matches,
-        arg_max(caller_id_types, event_order)
-            FILTER (WHERE list_contains($caller_id_reply_types, type))                 AS caller_id_types,
-        arg_max(error_message, event_order) FILTER (WHERE type = 'CALLER_ID_MATCH_FAILED') AS caller_id_error,
-        min(ts) FILTER (WHERE list_contains($caller_id_reply_types, type))             AS caller_id_reply_at,
-        bool_or(type = 'UPDATE_ENGAGEMENT_FAILED')                                     AS update_engagement_failed,
-        count(DISTINCT instance) FILTER (WHERE list_contains($start_types, type))      AS instances_rang,
-        count(DISTINCT tab) FILTER (WHERE list_contains($start_types, type))           AS tabs_rang,
-        count(DISTINCT instance)                                                       AS instances_involved,
-        arg_min(instance, event_order) FILTER (WHERE list_contains($start_types, type)) AS first_instance,
-        bool_or(list_contains($finalize_types, type))                                  AS finalized,
-        arg_min(app, event_order) FILTER (WHERE app IS NOT NULL)                       AS app,
-        arg_min(from_number, event_order) FILTER (WHERE from_number IS NOT NULL)       AS from_number,
-        arg_min(to_number, event_order) FILTER (WHERE to_number IS NOT NULL)           AS to_number,
-        list(DISTINCT {{'engagement_id': engagement_id, 'created_for': engagement_created_for}})
-            FILTER (WHERE foreign_engagement)                                          AS foreign_engagements,
-        count(*)                                                                       AS messages
-    FROM (SELECT *, {sort_key('ts', 'event_key')} AS event_order FROM msgs)
-    GROUP BY call_id
-),
+)
+SELECT m.*, i.call_id AS engagement_created_for,
+       coalesce(o.created_by = 'hubspot' AND i.call_id <> m.call_id AND m.direction = 'to_hubspot'
+                AND list_contains($lifecycle_types, m.type), false) AS foreign_engagement,
+       coalesce(m.external_call_id, m.call_id) = m.call_id AS own_id,
+       coalesce(m.instance = a.instance, false) AS from_answering,
+       coalesce(o.created_for = m.call_id, false) AS own_engagement,
+       {sort_key('m.ts', 'm.event_key')} AS event_order
+FROM call_messages m
+LEFT JOIN answering a USING (call_id)
+LEFT JOIN engagement_owners o ON o.engagement_id = m.engagement_id
+LEFT JOIN call_ids i ON i.external_call_id = o.created_for
+WHERE m.tied_by <> 'orphan'
+"""
+
+# The per-call aggregates, as three tables of about a dozen columns each. Their states (strings, lists,
+# distinct sets) stay in memory until the aggregate ends: all of them at once needed more than 600 MB at 10M
+# events (278,799 calls); each third fits in 400 MB.
+CALL_COURSE_SQL = """
+CREATE OR REPLACE TABLE call_course AS
+SELECT
+    call_id,
+    CASE WHEN bool_or(type = 'INCOMING_CALL') THEN 'inbound'
+         WHEN bool_or(type = 'OUTGOING_CALL_STARTED') THEN 'outbound'
+         ELSE 'unknown' END                                                        AS direction,
+    coalesce(min(ts) FILTER (WHERE list_contains($start_types, type)), min(ts))    AS started_at,
+    min(call_start_time) FILTER (WHERE list_contains($start_types, type))          AS call_start_time,
+    min(ts) FILTER (WHERE type = 'CALL_ANSWERED')                                  AS answered_at,
+    min(ts) FILTER (WHERE type = 'CALL_ENDED')                                     AS ended_at,
+    min(ts) FILTER (WHERE type = 'CALL_COMPLETED')                                 AS completed_at,
+    min(ts) FILTER (WHERE type = 'CALL_TRANSFERRED')                               AS transferred_at,
+    max(ts)                                                                        AS last_event_at,
+    arg_max(call_end_status, (own_id, from_answering, ts, event_key))
+        FILTER (WHERE type = 'CALL_ENDED' AND call_end_status IS NOT NULL)        AS ended_status,
+    arg_max(hs_call_status, (own_id, from_answering, ts, event_key))
+        FILTER (WHERE type = 'CALL_COMPLETED' AND hs_call_status IS NOT NULL)     AS completed_status,
+    bool_or(list_contains($finalize_types, type))                                  AS finalized,
+    count(*)                                                                       AS messages
+FROM call_msgs
+GROUP BY call_id
+"""
+CALL_ENGAGEMENT_SQL = """
+CREATE OR REPLACE TABLE call_engagement AS
+SELECT
+    call_id,
+    arg_max(engagement_id, (own_engagement, ts, event_key))
+        FILTER (WHERE list_contains($engagement_created_types, type) AND engagement_id IS NOT NULL) AS created_engagement_id,
+    arg_max(engagement_id, event_order) FILTER (WHERE list_contains($app_engagement_types, type)
+        AND engagement_id IS NOT NULL AND engagement_id <> 0 AND NOT foreign_engagement) AS app_engagement_id,
+    bool_or(type = 'CREATE_ENGAGEMENT_FAILED')                                     AS engagement_failed,
+    arg_max(error_message, event_order) FILTER (WHERE type = 'CREATE_ENGAGEMENT_FAILED') AS engagement_error,
+    min(ts) FILTER (WHERE list_contains($create_engagement_reply_types, type))     AS engagement_reply_at,
+    bool_or(type = 'UPDATE_ENGAGEMENT_FAILED')                                     AS update_engagement_failed,
+    list(DISTINCT {'engagement_id': engagement_id, 'created_for': engagement_created_for})
+        FILTER (WHERE foreign_engagement)                                          AS foreign_engagements
+FROM call_msgs
+GROUP BY call_id
+"""
+CALL_PARTIES_SQL = """
+CREATE OR REPLACE TABLE call_parties AS
+SELECT
+    call_id,
+    arg_max(type, event_order) FILTER (WHERE list_contains($caller_id_reply_types, type)) AS caller_id_reply,
+    arg_max(caller_id_matches, event_order)
+        FILTER (WHERE list_contains($caller_id_reply_types, type))                 AS caller_id_matches,
+    arg_max(caller_id_types, event_order)
+        FILTER (WHERE list_contains($caller_id_reply_types, type))                 AS caller_id_types,
+    arg_max(error_message, event_order) FILTER (WHERE type = 'CALLER_ID_MATCH_FAILED') AS caller_id_error,
+    min(ts) FILTER (WHERE list_contains($caller_id_reply_types, type))             AS caller_id_reply_at,
+    count(DISTINCT instance) FILTER (WHERE list_contains($start_types, type))      AS instances_rang,
+    count(DISTINCT tab) FILTER (WHERE list_contains($start_types, type))           AS tabs_rang,
+    count(DISTINCT instance)                                                       AS instances_involved,
+    arg_min(instance, event_order) FILTER (WHERE list_contains($start_types, type)) AS first_instance,
+    arg_min(app, event_order) FILTER (WHERE app IS NOT NULL)                       AS app,
+    arg_min(from_number, event_order) FILTER (WHERE from_number IS NOT NULL)       AS from_number,
+    arg_min(to_number, event_order) FILTER (WHERE to_number IS NOT NULL)           AS to_number
+FROM call_msgs
+GROUP BY call_id
+"""
+
+CALLS_SQL = """
+CREATE OR REPLACE TABLE calls AS
+WITH msgs AS (SELECT * FROM call_msgs),
+agg AS (SELECT * FROM call_course JOIN call_engagement USING (call_id) JOIN call_parties USING (call_id)),
 carrier_msgs AS (
     -- Instances that carry the call: those that sent its messages, from its answer on once answered ...
     SELECT DISTINCT m.call_id, m.instance
