@@ -71,8 +71,9 @@ def canonical(text: bytes) -> bool:
 # integer, else OTHER, as is any kind not listed) and its text from `json_extract_string` (a string's own text: a
 # line here has no escapes; any other value as JSON; NULL for null).
 MACROS_SQL = """
-CREATE OR REPLACE TEMP MACRO cs_kind(t) AS CASE t WHEN 'UBIGINT' THEN 'INT' WHEN 'BIGINT' THEN 'INT' WHEN 'DOUBLE' THEN 'OTHER'
-    ELSE coalesce(t, 'MISSING') END;
+CREATE OR REPLACE TEMP MACRO cs_kind(t) AS CASE t WHEN 'VARCHAR' THEN 'VARCHAR' WHEN 'UBIGINT' THEN 'INT'
+    WHEN 'BIGINT' THEN 'INT' WHEN 'OBJECT' THEN 'OBJECT' WHEN 'NULL' THEN 'NULL' WHEN 'BOOLEAN' THEN 'BOOLEAN'
+    WHEN 'ARRAY' THEN 'ARRAY' ELSE CASE WHEN t IS NULL THEN 'MISSING' ELSE 'OTHER' END END;
 CREATE OR REPLACE TEMP MACRO cs_str(k, s) AS CASE WHEN k IN ('VARCHAR', 'INT', 'BOOLEAN') THEN s END;
 CREATE OR REPLACE TEMP MACRO cs_opt_str(k) AS k IN ('MISSING', 'NULL', 'VARCHAR');
 CREATE OR REPLACE TEMP MACRO cs_int(k, s) AS
