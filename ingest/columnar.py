@@ -99,18 +99,20 @@ WITH checked AS (
     SELECT pos, line_no, text, json_type(text, $common) AS vt, json_extract_string(text, $common) AS v
     FROM checked WHERE plain
 ), by_type AS (
-    SELECT pos, line_no, text, vt, v,
-        CASE WHEN v[{type_index}] IN ('SYNC', 'SYNC_ACK') THEN json_type(text, $handshake_paths) END AS ht,
-        CASE WHEN v[{type_index}] IN ('SYNC', 'SYNC_ACK') THEN json_extract_string(text, $handshake_paths) END AS h,
-        CASE WHEN v[{type_index}] = 'ERROR' OR ends_with(v[{type_index}], '_FAILED')
-             THEN json_type(text, $failure_paths) END AS ft,
-        CASE WHEN v[{type_index}] = 'ERROR' OR ends_with(v[{type_index}], '_FAILED')
-             THEN json_extract_string(text, $failure_paths) END AS f
+    SELECT pos, line_no, text, vt, v, list_contains($handshake, v[{type_index}]) AS sync,
+        v[{type_index}] = 'ERROR' OR ends_with(v[{type_index}], '_FAILED') AS failure
     FROM extracted
+), by_group AS (
+    SELECT *,
+        CASE WHEN sync THEN json_type(text, $handshake_paths) END AS ht,
+        CASE WHEN sync THEN json_extract_string(text, $handshake_paths) END AS h,
+        CASE WHEN failure THEN json_type(text, $failure_paths) END AS ft,
+        CASE WHEN failure THEN json_extract_string(text, $failure_paths) END AS f
+    FROM by_type
 ), fields AS (
-    SELECT pos, line_no, text, {columns} FROM by_type
+    SELECT pos, line_no, text, sync, failure, {columns} FROM by_group
 ), typed AS (
-    SELECT *, list_contains($handshake, s_type) AS sync, s_type = 'ERROR' OR ends_with(s_type, '_FAILED') AS failure, TRY_CAST(s_ts AS BIGINT) AS ts_ms,
+    SELECT *, TRY_CAST(s_ts AS BIGINT) AS ts_ms,
         cs_str(k_message_id, s_message_id) AS message_id, cs_str(k_instance, s_instance) AS instance_field
     FROM fields
 )

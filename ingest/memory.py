@@ -4,8 +4,8 @@ An import keeps its memory flat whatever the size of the store (each batch is wr
 sorts and joins to the store's `.tmp/`).
 A few operators cannot spill everything (an aggregate's states: strings, lists and distinct sets per group stay
 in memory; `ingest.derive.outcomes` splits the per-call ones in three for that), and what they need grows with the
-store: a statement that runs out of memory is run again with twice the cap, up to MAX_GROWTH times the budget,
-rather than failing the import.
+store: a statement that runs out of memory is run again on one thread, then with twice the cap, up to MAX_GROWTH
+times the budget, rather than failing the import (`with_headroom`).
 """
 
 from __future__ import annotations
