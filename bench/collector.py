@@ -126,9 +126,11 @@ def batch_body(sender: int, batch: int, events: int) -> tuple[bytes, list[str]]:
 class Sender(threading.Thread):
     """Posts batches over one keep-alive connection until told to stop or the collector goes away."""
 
-    def __init__(self, n: int, port: int, token: str, events: int, stop: threading.Event, max_batches: int):
+    def __init__(self, n: int, port: int, token: str, events: int, stop: threading.Event, max_batches: int,
+                 interval_s: float = 0.0):
         super().__init__(daemon=True)
         self.n, self.port, self.token, self.events, self.stop, self.max_batches = n, port, token, events, stop, max_batches
+        self.interval_s = interval_s  # a batch every interval_s at most (0: as fast as acknowledged)
         self.acked_ids: list[str] = []
         self.latencies_s: list[float] = []
         self.acked_at: list[float] = []
@@ -137,9 +139,13 @@ class Sender(threading.Thread):
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/x-ndjson"}
+        due = time.monotonic()
         for batch in range(self.max_batches):
-            if self.stop.is_set():
+            # paced: the next batch is due interval_s after the last one was (a late batch is sent at once, never
+            # skipped, so the rate offered stays the rate asked for as long as the collector keeps up)
+            if self.stop.wait(max(0.0, due - time.monotonic())):
                 break
+            due += self.interval_s
             body, ids = batch_body(self.n, batch, self.events)
             started = time.perf_counter()
             try:
@@ -205,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=50, help="events per batch (default 50)")
     parser.add_argument("--seconds", type=float, default=20, help="load before the kill -9, at most 300 (default 20)")
     parser.add_argument("--sample-s", type=float, default=5, help="seconds between spool size samples (default 5)")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="events/s offered by all senders together (default 0: each as fast as it is answered)")
     parser.add_argument("--max-batches", type=int, default=100_000, help="batches per sender at most (default 100,000)")
     args = parser.parse_args(argv)
     seconds = min(args.seconds, 300.0)
@@ -216,10 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     log_path = folder / "collector.log"
     print(f"collector on 127.0.0.1:{port}, database {db}; {args.senders} senders × {args.events} events per batch, "
-          f"{seconds:.0f} s of load, then kill -9", file=sys.stderr)
+          f"{seconds:.0f} s of load{f' offered at {args.rate:,.0f} events/s' if args.rate > 0 else ''}, then kill -9",
+          file=sys.stderr)
     proc = start_collector(db, port, tokens, log_path=log_path)
     stop = threading.Event()
-    senders = [Sender(n, port, token, args.events, stop, args.max_batches) for n in range(args.senders)]
+    interval_s = args.senders * args.events / args.rate if args.rate > 0 else 0.0
+    senders = [Sender(n, port, token, args.events, stop, args.max_batches, interval_s) for n in range(args.senders)]
     samples: list[tuple[float, int, int]] = []
     sampler = threading.Thread(target=sample_spool, args=(db, args.sample_s, stop, samples), daemon=True)
     started = time.monotonic()

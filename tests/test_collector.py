@@ -238,6 +238,57 @@ def test_acknowledged_batch_survives_kill_9(tmp_path):
     assert sql(db, "SELECT outcome FROM calls") == [("answered",)]
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_flusher_of_a_killed_collector_stops_and_leaves_the_spool_to_the_next(tmp_path):
+    """kill -9 reaches the collector only: its flusher process sees it gone within a second, whatever its interval,
+    and exits without loading more (two flushers would compete for the store); the next collector loads the rest."""
+    db = tmp_path / "callscope.duckdb"
+    port = free_port()
+    proc = start_collector(db, port, TOKENS, log_path=tmp_path / "collector.log", extra_args=("--flush-interval", "3600"))
+    try:
+        wait_until_flushed(f"http://127.0.0.1:{port}")
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", data=a_call("c-orphan").ndjson().encode(),
+                                         headers=AUTH, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert r.status == 202
+        flushers = _children(proc.pid)
+        assert flushers, "the collector runs its flusher in a process of its own"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, flushers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, flushers))
+    assert len(list(spool_dir(db).glob("*.ndjson"))) == 1  # the batch waits for the next collector
+    proc = start_collector(db, port, TOKENS, log_path=tmp_path / "collector.log")
+    try:
+        wait_until_flushed(f"http://127.0.0.1:{port}")
+    finally:
+        stop_collector(proc)
+    assert sql(db, "SELECT outcome, count(*) FROM calls GROUP BY ALL") == [("answered", 1)]
+
+
 def test_tokens_come_from_a_file_or_the_environment(tmp_path):
     toml = tmp_path / "tokens.toml"
     toml.write_text('[tokens]\nringo-voice = "s1"\nother = "s2"\n')
