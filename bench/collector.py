@@ -103,9 +103,19 @@ def wait_until_flushed(base_url: str, timeout_s: float = 120) -> None:
         time.sleep(0.2)
 
 
-def batch_body(sender: int, batch: int, events: int) -> tuple[bytes, list[str]]:
-    """One NDJSON batch of realistic records (an instance per sender, one call per batch); and its event ids."""
-    instance = str(T0_MS + sender)
+# A sender is a stream of agents one after another: each agent's browser tab (one SDK instance) carries this many
+# calls, then the next agent's starts. Real traffic at 20k events/s comes from thousands of tabs, each a few events a
+# second; one tab per sender carrying every call would be one iframe sending 1,000 events a second for ever, and
+# every flush would re-derive its whole history (the calls of a tab are derived together).
+CALLS_PER_TAB = 20
+
+
+def batch_body(sender: int, batch: int, events: int, calls_per_tab: int = CALLS_PER_TAB) -> tuple[bytes, list[str]]:
+    """One NDJSON batch of realistic records (one call per batch, `calls_per_tab` calls per tab and instance); and
+    its event ids."""
+    agent = batch // calls_per_tab
+    instance = str(T0_MS + agent * 1000 + sender)  # the SDK's instanceId: Date.now() when the iframe loaded
+    tab = f"tab-{sender}-{agent}"
     call = f"bench-{sender}-{batch}"
     ids, lines = [], []
     for n in range(events):
@@ -115,7 +125,7 @@ def batch_body(sender: int, batch: int, events: int) -> tuple[bytes, list[str]]:
         data = {"externalCallId": call, "fromNumber": "+14155550123", "toNumber": "+14155550100"} if n < 3 \
             else {"width": 400, "height": 600}
         lines.append(json.dumps({
-            "ts": ts, "direction": "to_hubspot", "instance": instance, "tab": f"tab-{sender}", "app": BENCH_APP,
+            "ts": ts, "direction": "to_hubspot", "instance": instance, "tab": tab, "app": BENCH_APP,
             "sdk_version": "0.9.7", "event_id": event_id,
             "message": {"type": kind, "messageId": f"{instance}_{ts}", "data": data},
         }))

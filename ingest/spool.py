@@ -88,6 +88,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _size(path: Path) -> int:
+    """A segment's bytes; 0 when it is gone (loaded and deleted since it was listed)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 class Spool:
     def __init__(self, folder: Path, redactor: Redactor | None = None):
         self.folder = Path(folder)
@@ -96,7 +104,7 @@ class Spool:
         self._seq = itertools.count()
         self._lock = threading.Lock()
         self._clean_temp()
-        self.bytes_pending = sum(p.stat().st_size for p in self.pending())
+        self.bytes_pending = sum(map(_size, self.pending()))  # a flusher may be deleting loaded ones meanwhile
 
     def _clean_temp(self) -> None:
         """Temporary files of a process that is gone were never acknowledged: drop them (names carry the pid)."""

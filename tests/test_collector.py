@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from bench.collector import free_port, start_collector, stop_collector, wait_until_flushed
 from ingest.serve import MAX_BODY_BYTES, MAX_INFLATED_BYTES, CollectorConfig, create_app, load_tokens
-from ingest.spool import spool_dir
+from ingest.spool import Spool, spool_dir
 from ingest.store import connect_reader
 from tests.logs import T0, Log, Tab
 
@@ -96,6 +96,17 @@ def test_spool_file_and_folder_are_fsynced_before_the_answer(client, monkeypatch
     r = client.post("/v1/events", content=a_call().ndjson(), headers=AUTH)
     calls.append(f"answer {r.status_code}")
     assert calls == ["fsync file", "rename", "fsync dir", "answer 202"]
+
+
+def test_a_spool_opened_while_a_flusher_deletes_segments_counts_what_is_left(tmp_path, monkeypatch):
+    """A collector restarted after a kill -9 opens its spool while the old flusher may still be deleting what it
+    loaded: a segment listed and then gone counts for nothing (it once crashed the new flusher, and the spool never
+    drained)."""
+    spool = Spool(tmp_path)
+    kept = spool.accept(a_call().ndjson().encode(), "ringo-voice").path
+    listed = Spool.pending
+    monkeypatch.setattr(Spool, "pending", lambda self: [tmp_path / ("0" * 20 + "-1-000000.ndjson"), *listed(self)])
+    assert Spool(tmp_path).bytes_pending == kept.stat().st_size
 
 
 def test_json_array_and_gzip_bodies(client, tmp_path):
