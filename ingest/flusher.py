@@ -47,7 +47,7 @@ MAX_FLUSH_BYTES = 128 << 20
 # Between two flushes of a backlog the writer lock is free for FLUSH_PAUSE_S: long enough for an `ingest load`
 # waiting for it (it retries every POLL_MAX_S) to take its turn. The acknowledgements come first for the CPU
 # because the flusher runs at a lower priority (FLUSHER_NICENESS), not because it idles: a pause as long as the last
-# flush (as before) left the CPU idle half the time under load, and the spool grew by 8k events/s at 20k/s offered.
+# flush (as before) left the CPU idle half the time under load: 11.8k events/s loaded of 20k/s offered, 14.5k without.
 FLUSH_PAUSE_S = 2 * POLL_MAX_S
 FLUSHER_NICENESS = 10
 PARENT_CHECK_S = 0.5
