@@ -3,7 +3,8 @@
 Many concurrent senders post batches to a collector in its own process for a while; the collector is then
 killed with SIGKILL under load, restarted on the same database, and every batch it acknowledged is counted in
 DuckDB: each acknowledged event must be stored exactly once. Prints sustained events/s, the p50/p99 time to
-acknowledgement and the spool's size over time (bounded when the flusher keeps up). Also the harness the collector tests use (`collector_process`).
+acknowledgement, where the CPU went during the load (the collector, its flusher, the senders: on a small machine they
+share the cores, and the ack latency shows it) and the spool's size over time (bounded when the flusher keeps up). Also the harness the collector tests use (`collector_process`).
 """
 
 from __future__ import annotations
@@ -210,6 +211,41 @@ def sample_spool(db: Path, every_s: float, stop: threading.Event, samples: list[
         samples.append((time.monotonic() - started, *spool_size(db)))
 
 
+def _proc_stat(pid: int | str) -> list[str] | None:
+    """A process's /proc/<pid>/stat fields from the state on (index 0 is field 3), or None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(CPU seconds a process has used, those its live children have used), user and system time (Linux; zeros
+    elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    own = _proc_stat(pid)
+    children = [f for p in Path("/proc").glob("[0-9]*") if (f := _proc_stat(p.name)) and f[1] == str(pid)]
+    used = [(int(f[11]) + int(f[12])) / ticks for f in ([own] if own else []) + children]
+    return (used[0] if own else 0.0), sum(used[1:] if own else used)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (every state but idle and iowait) since it booted."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(collector_pid: int) -> dict[str, float]:
+    """Where the CPU has gone so far: the collector, its flusher (its children), this process (the senders) and
+    the whole machine."""
+    collector, flusher = cpu_seconds(collector_pid)
+    return {"collector": collector, "flusher": flusher, "load generator": sum(os.times()[:2]),
+            "machine": machine_busy_s()}
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else (values or [0.0])[0]
 
@@ -243,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     samples: list[tuple[float, int, int]] = []
     sampler = threading.Thread(target=sample_spool, args=(db, args.sample_s, stop, samples), daemon=True)
     started = time.monotonic()
+    cpu_before = cpu_snapshot(proc.pid)
     for s in senders:
         s.start()
     sampler.start()
     time.sleep(seconds)
+    cpu_used = {k: v - cpu_before[k] for k, v in cpu_snapshot(proc.pid).items()}
     in_duckdb = count_stored(db, [])[2] if snapshot_path(db).exists() else 0
     os.kill(proc.pid, signal.SIGKILL)  # under load: batches in flight are lost unacknowledged, never half-stored
     killed_at = time.monotonic()
@@ -265,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(s.failures for s in senders)} batch(es) in flight at the kill; {in_duckdb:,} events already in "
           f"DuckDB ({in_duckdb / window:,.0f} events/s), the rest in the spool", file=sys.stderr)
 
+    cores = {k: round(v / window, 2) for k, v in cpu_used.items()}
+    print(f"CPU during the load, in cores busy of {os.cpu_count()}: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+          + f" (the rest of the machine: {cores['machine'] - sum(v for k, v in cores.items() if k != 'machine'):.2f})",
+          file=sys.stderr)
     print("spool over time: " + "; ".join(f"{t:.0f} s {n} segments {b / 1e6:.1f} MB" for t, n, b in samples),
           file=sys.stderr)
     restart = time.monotonic()
@@ -285,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                       "p50_ms": round(percentile(latencies, 50) * 1000, 1),
                       "p99_ms": round(percentile(latencies, 99) * 1000, 1), "acknowledged": len(acked),
                       "stored_acknowledged": found, "stored_twice": extra, "stored_total": total,
-                      "restart_s": round(ready_s, 1), "drained_s": round(drained_s, 1),
+                      "cpu_cores": cores, "restart_s": round(ready_s, 1), "drained_s": round(drained_s, 1),
                       "spool_over_time": [{"s": round(t), "segments": n, "bytes": b} for t, n, b in samples],
                       "ok": verdict == "OK"}))
     return 0 if verdict == "OK" else 1
