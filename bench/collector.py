@@ -219,14 +219,16 @@ def _proc_stat(pid: int | str) -> list[str] | None:
         return None
 
 
+def _used_s(fields: list[str]) -> float:
+    """User and system time of a process's stat fields (`_proc_stat`), in seconds."""
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """(CPU seconds a process has used, those its live children have used), user and system time (Linux; zeros
-    elsewhere)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    """(CPU seconds a process has used, those its live children have used) (Linux; zeros elsewhere)."""
     own = _proc_stat(pid)
     children = [f for p in Path("/proc").glob("[0-9]*") if (f := _proc_stat(p.name)) and f[1] == str(pid)]
-    used = [(int(f[11]) + int(f[12])) / ticks for f in ([own] if own else []) + children]
-    return (used[0] if own else 0.0), sum(used[1:] if own else used)
+    return (_used_s(own) if own else 0.0), sum(map(_used_s, children))
 
 
 def machine_busy_s() -> float:
@@ -305,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cores = {k: round(v / window, 2) for k, v in cpu_used.items()}
     print(f"CPU during the load, in cores busy of {os.cpu_count()}: " + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
-          + f" (the rest of the machine: {cores['machine'] - sum(v for k, v in cores.items() if k != 'machine'):.2f})",
+          + f" (the rest of the machine: {max(0.0, cores['machine'] - sum(v for k, v in cores.items() if k != 'machine')):.2f})",
           file=sys.stderr)
     print("spool over time: " + "; ".join(f"{t:.0f} s {n} segments {b / 1e6:.1f} MB" for t, n, b in samples),
           file=sys.stderr)
