@@ -129,7 +129,7 @@ def batch_body(sender: int, batch: int, events: int, calls_per_tab: int = CALLS_
             "ts": ts, "direction": "to_hubspot", "instance": instance, "tab": tab, "app": BENCH_APP,
             "sdk_version": "0.9.7", "event_id": event_id,
             "message": {"type": kind, "messageId": f"{instance}_{ts}", "data": data},
-        }))
+        }, separators=(",", ":")))  # as the capture script's JSON.stringify writes it
         ids.append(event_id)
     return ("\n".join(lines) + "\n").encode(), ids
 

@@ -29,6 +29,12 @@ from ingest.derive.keys import INSTANCE_KEYS_SQL
 from ingest.derive.outcomes import APP_CLOCKS_SQL, NEVER_ENDED_BY_CLOCK_SQL
 from ingest.derived import DERIVED, day_sql, derive_index
 
+# DuckDB turns `x IN (SELECT ...)` into a filter the Parquet statistics can skip row groups with only for up to this many
+# values (its default is 50). A collector flush's scope is often more: at 60 instances of a day of 3M events, reading
+# their events took 0.41 s with the default and 0.08 s with this. Far more values make the filter itself slow (100,000:
+# 2.1 s against 0.13 s over 5M rows), and those scopes find most row groups anyway.
+SCOPE_FILTER_VALUES = 1_000
+
 # What identifies a derived table's rows in the scope (a condition over its columns).
 IN_SCOPE = {
     "instances": "instance IN (SELECT instance FROM nodes)",
@@ -42,6 +48,13 @@ IN_SCOPE = {
     "engagement_owners": "'e:' || engagement_id IN (SELECT key FROM keys)",
 }
 
+# The stored events of the scope's instances (events without an instance are the instance ''). Two selects, not one
+# `coalesce(instance, '') IN (...)`: a plain `instance IN (...)` and `instance IS NULL` let DuckDB skip the row groups
+# the files' statistics rule out, so the read costs what it finds, not what the day holds.
+SCOPE_EVENTS_SQL = """
+SELECT * FROM {events} WHERE instance IN (SELECT instance FROM nodes)
+UNION ALL SELECT * FROM {events} WHERE instance IS NULL AND '' IN (SELECT instance FROM nodes)"""
+
 
 def derive_touched(writer, new_files: list) -> None:
     """Re-derive what the events in `new_files` (this import's, already in the working manifest) touch."""
@@ -49,13 +62,13 @@ def derive_touched(writer, new_files: list) -> None:
         return  # nothing new: every derived row stays as it is
     con = writer._connect()
     try:
+        con.execute(f"SET dynamic_or_filter_threshold = {SCOPE_FILTER_VALUES}")
         folder, manifest = writer.folder, writer.manifest
         con.execute(f"CREATE TEMP TABLE seed AS {INSTANCE_KEYS_SQL.format(events=read_files([folder / f.path for f in new_files]))}")
         _close_scope(con, _stored(writer, "instance_keys"), _stored(writer, "key_links"))
         days = _scope_days(con, new_files)
-        events = manifest.files("events", days)
-        con.execute(f"CREATE TABLE events AS SELECT * FROM {read_files([folder / f.path for f in events])} "
-                    "WHERE coalesce(instance, '') IN (SELECT instance FROM nodes)")
+        events = read_files([folder / f.path for f in manifest.files("events", days)])
+        con.execute(f"CREATE TABLE events AS {SCOPE_EVENTS_SQL.format(events=events)}")
         derive(con)
         derive_index(con)
         _clock(con, writer, days)

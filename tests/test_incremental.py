@@ -4,6 +4,8 @@ derived), give exactly the rows `python -m ingest derive` gives from all of them
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import re
 import shutil
@@ -15,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest import manifest as mf
+from ingest import partitions
 from ingest.demo import generate_records
 from ingest.derived import DERIVED, derive_all
 from ingest.store import Writer, store_dir
@@ -80,7 +83,7 @@ def test_a_late_end_and_the_apps_clock_reach_calls_already_derived(tmp_path):
     a.ring("c-late"); a.send("CALL_ANSWERED", externalCallId="c-late")
     b = Tab(early, "tab-b").iframe("remote", at=T0 + 1_000)
     b.ring("c-silent")
-    a.log = late
+    a.tab.log = late
     a.end("c-late", "COMPLETED")
     Tab(later, "tab-c").iframe("remote", at=T0 + 5 * HOUR)
     db = assert_incremental_equals_full([early.records, late.records, later.records], tmp_path)
@@ -140,3 +143,57 @@ def test_an_import_reads_the_events_and_instances_of_its_own_days_only(tmp_path,
     assert _days_read(statements, "events") == new_day and _days_read(statements, "instances") == new_day
     assert db.calls()["c5"]["outcome"] == "never_ended"
     assert_equals_full_derive(db, tmp_path)
+
+
+def test_an_import_reads_only_the_row_groups_that_can_hold_its_scope(tmp_path, monkeypatch):
+    """A collector flush touches dozens of instances of a busy day: reading their stored events must let the
+    Parquet statistics skip the rest of the day's row groups (not scan the day), and still derive what a full
+    derivation does. Row groups of 2,048 events (DuckDB's smallest) stand in for a day of millions."""
+    monkeypatch.setitem(partitions.TABLES, "events", dataclasses.replace(partitions.TABLES["events"], row_group=2048))
+    early, later = Log(), Log()
+    apps = []
+    for i in range(300):  # a tab each, opened a minute apart: instance ids grow with time, as Date.now() does
+        app = Tab(early, f"tab-{i}").iframe("remote", at=T0 + i * 60_000)
+        for n in range(25):
+            app.ring(f"c{i}-{n}"); app.send("CALL_ANSWERED", externalCallId=f"c{i}-{n}")
+            app.end(f"c{i}-{n}", "COMPLETED")
+        apps.append(app)
+    for i, app in enumerate(apps[-60:], start=240):  # the newest 60 tabs ring again in the next import: more
+        app.tab.log = later                            # instances than DuckDB's default 50
+        app.ring(f"c{i}-late")
+    db = Db(tmp_path / "incremental")
+    db.folder.mkdir(parents=True)
+    db.load(write_lines(db.folder / "early.ndjson", early.records))
+    scans: list[tuple[int, int]] = []
+    connect = Writer._connect
+
+    def profiling(self):
+        con = connect(self)
+
+        def execute(_, sql, *a):
+            if not sql.startswith("CREATE TABLE events AS"):
+                return con.execute(sql, *a)
+            profile = tmp_path / "profile.json"
+            con.execute(f"SET enable_profiling = 'json'; SET profiling_output = '{profile}'")
+            result = con.execute(sql, *a)
+            con.execute("SET enable_profiling = 'no_output'")
+            scans.extend(_parquet_scans(json.loads(profile.read_text())))
+            return result
+        return type("Profiling", (), {"execute": execute, "__getattr__": lambda _, name: getattr(con, name)})()
+
+    monkeypatch.setattr(Writer, "_connect", profiling)
+    db.load(write_lines(db.folder / "later.ndjson", later.records))
+    monkeypatch.undo()
+    scanned, total = map(sum, zip(*scans, strict=True))
+    assert total >= 12 and scanned <= total // 3, (scanned, total)
+    assert sum(c["outcome"] == "in_progress" for c in db.calls().values()) == 60
+    assert_equals_full_derive(db, tmp_path)
+
+
+def _parquet_scans(node: dict) -> list[tuple[int, int]]:
+    """(row groups scanned, row groups there were) of each Parquet scan in a DuckDB JSON profile."""
+    found = [(node["row_groups_scanned"], node["total_row_groups_to_scan"])] \
+        if node.get("extra_info", {}).get("Function") == "READ_PARQUET" else []
+    for child in node.get("operator", []) + node.get("children", []):
+        found += _parquet_scans(child)
+    return found
