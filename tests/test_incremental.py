@@ -107,6 +107,17 @@ def test_an_import_rewrites_only_the_files_of_what_it_touches(db):
     assert len(db.calls()) == 7
 
 
+def _intercept(monkeypatch, execute) -> None:
+    """Every statement the writer's connections run goes through `execute(con, sql, *params)` instead."""
+    connect = Writer._connect
+
+    def intercepted(self):
+        con = connect(self)
+        return type("Intercepted", (), {"execute": lambda _, sql, *a: execute(con, sql, *a),
+                                        "__getattr__": lambda _, name: getattr(con, name)})()
+    monkeypatch.setattr(Writer, "_connect", intercepted)
+
+
 def _days_read(statements: list[str], table: str) -> set[str]:
     """The day partitions of `table` whose files `statements` name."""
     return {day for sql in statements for day in re.findall(rf"/{table}/day=([0-9-]+)/", sql)}
@@ -124,19 +135,11 @@ def test_an_import_reads_the_events_and_instances_of_its_own_days_only(tmp_path,
             app.send("CALL_ANSWERED", externalCallId=f"c{day}"); app.end(f"c{day}", "COMPLETED")
     Tab(later, "tab-new").iframe("remote", at=T0 + 8 * DAY).ring("c-new")
     statements: list[str] = []
-    connect = Writer._connect
-
-    def recording(self):
-        con = connect(self)
-        return type("Recording", (), {
-            "execute": lambda _, sql, *a: statements.append(sql) or con.execute(sql, *a),
-            "__getattr__": lambda _, name: getattr(con, name)})()
-
     db = Db(tmp_path / "incremental")
     db.folder.mkdir(parents=True)
     db.load(write_lines(db.folder / "early.ndjson", early.records))
     assert db.calls()["c5"]["outcome"] == "in_progress"
-    monkeypatch.setattr(Writer, "_connect", recording)
+    _intercept(monkeypatch, lambda con, sql, *a: statements.append(sql) or con.execute(sql, *a))
     db.load(write_lines(db.folder / "later.ndjson", later.records))
     monkeypatch.undo()
     new_day = {(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=T0 + 8 * DAY)).strftime("%Y-%m-%d")}
@@ -165,23 +168,18 @@ def test_an_import_reads_only_the_row_groups_that_can_hold_its_scope(tmp_path, m
     db.folder.mkdir(parents=True)
     db.load(write_lines(db.folder / "early.ndjson", early.records))
     scans: list[tuple[int, int]] = []
-    connect = Writer._connect
 
-    def profiling(self):
-        con = connect(self)
+    def profiled(con, sql, *a):
+        if not sql.startswith("CREATE TABLE events AS"):
+            return con.execute(sql, *a)
+        profile = tmp_path / "profile.json"
+        con.execute(f"SET enable_profiling = 'json'; SET profiling_output = '{profile}'")
+        result = con.execute(sql, *a)
+        con.execute("SET enable_profiling = 'no_output'")
+        scans.extend(_parquet_scans(json.loads(profile.read_text())))
+        return result
 
-        def execute(_, sql, *a):
-            if not sql.startswith("CREATE TABLE events AS"):
-                return con.execute(sql, *a)
-            profile = tmp_path / "profile.json"
-            con.execute(f"SET enable_profiling = 'json'; SET profiling_output = '{profile}'")
-            result = con.execute(sql, *a)
-            con.execute("SET enable_profiling = 'no_output'")
-            scans.extend(_parquet_scans(json.loads(profile.read_text())))
-            return result
-        return type("Profiling", (), {"execute": execute, "__getattr__": lambda _, name: getattr(con, name)})()
-
-    monkeypatch.setattr(Writer, "_connect", profiling)
+    _intercept(monkeypatch, profiled)
     db.load(write_lines(db.folder / "later.ndjson", later.records))
     monkeypatch.undo()
     scanned, total = map(sum, zip(*scans, strict=True))
