@@ -226,12 +226,18 @@ def extract(con: duckdb.DuckDBPyConnection, line_nos: pa.Array, texts: pa.Array)
     finally:
         con.unregister("chunk_lines")
     ok = pc.fill_null(table.column("ok"), False)
-    routed = pc.filter(table.column("pos"), pc.invert(ok)).to_pylist()
+    events = table.drop_columns(["ok"])
+    routed = []
+    if not pc.all(ok).as_py():  # each of these copies every column: only when some line goes to Python
+        routed = pc.filter(table.column("pos"), pc.invert(ok)).to_pylist()
+        events = events.filter(ok)
     if len(table) < len(texts):  # lines that are not plain JSON objects have no row
         has_row = np.zeros(len(texts), dtype=bool)
         has_row[table.column("pos").to_numpy()] = True
         routed += np.flatnonzero(~has_row).tolist()
-    events = table.filter(ok).drop_columns(["ok"]).sort_by("pos")
+    pos = events.column("pos").to_numpy()
+    if len(pos) > 1 and not (pos[1:] > pos[:-1]).all():  # DuckDB keeps the lines' order (preserve_insertion_order)
+        events = events.sort_by("pos")
     return Extracted(events, sorted(routed))
 
 

@@ -46,7 +46,7 @@ TABLES: dict[str, Layout] = {
 # import leaves ~26 files a day (a file per 50,000-line batch and day): below this, so it merges nothing.
 COMPACT_AT_FILES = 32
 COMPACT_KEEP_FILES = 8
-PARQUET = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group}"
+PARQUET = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {row_group}"
 
 
 def copy_to(con: duckdb.DuckDBPyConnection, select_sql: str, folder: Path, rel: str, table: str,

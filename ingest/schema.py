@@ -100,10 +100,12 @@ EVENTS_FROM_BATCH_SQL = "SELECT $load_id::INTEGER AS load_id, {}\nFROM batch b".
     ", ".join(f"{_FROM_BATCH.get(name, 'b.' + name)} AS {column}"
               for name, column in zip(Event._fields, EVENT_TABLE_COLUMNS[1:], strict=True)))
 
-# The days (UTC, as the `events` partition) a batch touches, with its first and last time in each.
+# The days (UTC, as the `events` partition) a batch touches, with its first and last time in each: grouped by the
+# day's number (a time is never before 1970: `ingest.parse.MIN_TS_MS`), each day named once, not every row.
 BATCH_DAYS_SQL = """
-SELECT strftime(epoch_ms(ts_ms), '%Y-%m-%d') AS day, min(ts_ms) AS lo, max(ts_ms) AS hi
-FROM batch GROUP BY day ORDER BY day
+SELECT strftime(epoch_ms(day_number * 86400000), '%Y-%m-%d') AS day, lo, hi
+FROM (SELECT ts_ms // 86400000 AS day_number, min(ts_ms) AS lo, max(ts_ms) AS hi FROM batch GROUP BY day_number)
+ORDER BY day
 """
 # A batch's rows of one day ($lo..$hi, epoch ms), then without the copies of stored events (same key, same time)
 # in that day's files `{files}` (the time bounds let Parquet statistics skip the rest of them).
