@@ -173,7 +173,7 @@ def _chunk(con: duckdb.DuckDBPyConnection, lines: _Lines, errors: list[RawLine],
         fast, routed = _extract(con, lines.line_nos, lines.texts)
         if len(fast):
             keys = columnar.event_keys(fast.column("event_id"))
-            sources = pc.take(pa.array(lines.sources, type=pa.string()), fast.column("pos"))
+            sources = _sources(lines.sources, fast.column("pos"))
             fast = fast.append_column("event_key", keys).append_column("source", sources)
             tables.append(fast.select([*BATCH_SCHEMA.names, "pos"]))
     events: list[Event] = []
@@ -197,6 +197,13 @@ def _chunk(con: duckdb.DuckDBPyConnection, lines: _Lines, errors: list[RawLine],
         table = table.drop_columns(["pos"]).cast(BATCH_SCHEMA)
     table = placement.place(table, final) if len(table) or final else table
     return Batch(table, rejects)
+
+
+def _sources(sources: list[str], positions: pa.ChunkedArray) -> pa.Array:
+    """The source of each line at `positions`: a file's chunk has one (repeated in C, not listed from Python)."""
+    if len(set(sources)) == 1:
+        return pa.repeat(pa.scalar(sources[0], type=pa.string()), len(positions))
+    return pc.take(pa.array(sources, type=pa.string()), positions)
 
 
 def _extract(con: duckdb.DuckDBPyConnection, line_nos: list[int], texts: list[bytes]) -> tuple[pa.Table, list[int]]:
