@@ -38,6 +38,7 @@ class LoadResult:
     counts: LoadCounts
     duration_s: float
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    derive_s: float = 0.0  # of duration_s: deriving the calls and publishing them (the rest read and stored lines)
 
 
 def _check_is_log(source: str, items: list[Event | Reject]) -> None:
@@ -126,7 +127,7 @@ def load_sources(
                 lines = _with_progress(read_lines(source, counter, name), name, counter, progress)
                 imp.write(_count_reasons(_sniffed(name, parse_lines(lines, redactor)), reasons))
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:5]
-    return LoadResult(imp.load_id, imp.counts, time.perf_counter() - started, top)
+    return LoadResult(imp.load_id, imp.counts, time.perf_counter() - started, top, imp.finish_s)
 
 
 def _stdin_copy(stack: ExitStack, db_path: Path) -> str:

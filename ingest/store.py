@@ -219,8 +219,10 @@ class Writer:
             except BaseException:
                 self._close_failed(imp, started)
                 raise
+            finishing = time.perf_counter()
             self._finish_load(imp, started)
             self.publish()
+            imp.finish_s = time.perf_counter() - finishing
 
     def _close_failed(self, imp: Import, started: float) -> None:
         """Close a failed import's row as `failed` and publish it, if the disk still takes writes. When it does
@@ -373,6 +375,7 @@ class Import:
     load_id: int
     counts: LoadCounts = field(default_factory=LoadCounts)
     kept_rejects: int = 0  # rejected lines stored with their text so far (at most MAX_STORED_REJECTS)
+    finish_s: float = 0.0  # of its duration: deriving the calls and publishing, after the last line was stored
 
     def write(self, items: Iterable[Event | Reject]) -> None:
         """Store a stream of events and rejects, BATCH_ROWS events at a time. Every rejected line is counted; past
