@@ -95,7 +95,8 @@ def test_the_loader_exits_2_with_a_sentence_when_the_publish_finds_no_space(tmp_
 
 
 def test_the_loader_exits_2_when_duckdb_cannot_write_and_the_next_load_completes(tmp_path):
-    paths = [str(p) for p in write_demo_files(tmp_path / "logs", days=2, calls=300)]
+    # Two weekdays of demo traffic (ending on a Tuesday): a weekend's is small enough to fit under the limit below
+    paths = [str(p) for p in write_demo_files(tmp_path / "logs", days=2, calls=300, end_ms=1_764_072_000_000)]
     db = tmp_path / "callscope.duckdb"
     # Files may not grow past 64 KB in this process: DuckDB's own write fails as on a full disk.
     limited = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16)); "
